@@ -1,0 +1,8 @@
+"""Helpers for the facial-keypoints course notebooks.
+
+Coordinate convention, used everywhere in this package: a keypoint is ``(x, y)`` in
+pixels, x before y, with the centre of the top-left pixel at ``(0, 0)`` (OpenCV's and
+the 300-W ``.pts`` convention).  Pixel ``(row i, column j)`` therefore covers
+``[j - 0.5, j + 0.5] x [i - 0.5, i + 0.5]``.  Every conversion between image sizes goes
+through :mod:`helpers.geometry` so that the half-pixel offsets live in one place.
+"""

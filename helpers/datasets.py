@@ -1,0 +1,99 @@
+"""In-memory keypoint datasets: decode once, augment per item, remember how to map back.
+
+Every item is built from a *base frame*: the image already cropped or resized once (so no
+epoch spends time decoding JPEGs), with ``base_matrix`` mapping the original photo's pixels
+into it.  Augmentation warps the base frame to the model's input; predictions are mapped
+back to the original photo with :meth:`KeypointDataset.to_original`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from . import geometry
+from .augment import NONE, Augment, flip_labels
+from .images import load_image
+
+
+@dataclass
+class Item:
+    image: np.ndarray  # uint8 base frame, (H, W)
+    points: np.ndarray  # (K, 2) in the base frame
+    base_matrix: np.ndarray  # original photo -> base frame
+
+
+class KeypointDataset(Dataset):
+    """Yields ``(image, target, index)``: a ``1 x H x W`` float tensor in [-0.5, 0.5] (the
+    course's normalisation), the ``K x 2`` keypoints in unit coordinates
+    (:func:`helpers.geometry.to_unit`), and the item's index.
+
+    ``input_wh`` is the model's input size; ``base_to_input`` maps the base frame onto it
+    before augmentation (identity when the base frame already has the input size).
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        input_wh: tuple[int, int],
+        augment: Augment = NONE,
+        flip_permutation: np.ndarray | None = None,
+        base_to_input: np.ndarray | None = None,
+        seed: int = 0,
+    ):
+        if augment.flip_p and flip_permutation is None:
+            raise ValueError("horizontal flips need the markup's left/right permutation")
+        self.items = list(items)
+        self.input_wh = tuple(input_wh)
+        self.augment = augment
+        self.flip_permutation = flip_permutation
+        self.base_to_input = geometry.IDENTITY if base_to_input is None else base_to_input
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def sample(self, index: int, augment: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(uint8 image, points in input pixels, original->input matrix)`` for item ``index``."""
+        item = self.items[index]
+        m = self.base_to_input
+        flipped = False
+        if augment and self.augment != NONE:
+            aug, flipped = self.augment.sample_affine(self.rng, self.input_wh)
+            m = geometry.compose(m, aug)
+        same = np.allclose(m, geometry.IDENTITY) and item.image.shape[::-1] == self.input_wh
+        image = item.image if same else geometry.warp(item.image, m, self.input_wh)
+        points = geometry.apply(m, item.points)
+        if flipped:
+            points = flip_labels(points, self.flip_permutation)
+        return image, points, geometry.compose(item.base_matrix, m)
+
+    def __getitem__(self, index: int):
+        image, points, _ = self.sample(index)
+        tensor = torch.from_numpy(image).float().div_(255.0).unsqueeze(0)
+        if self.augment != NONE:
+            tensor = self.augment.jitter(self.rng, tensor)
+        target = torch.from_numpy(geometry.to_unit(points, self.input_wh))
+        return tensor - 0.5, target, index
+
+    def input_to_original(self, index: int, points_input: np.ndarray) -> np.ndarray:
+        """Map points predicted on the un-augmented input of item ``index`` back to its photo."""
+        m = geometry.compose(self.items[index].base_matrix, self.base_to_input)
+        return geometry.apply(geometry.invert(m), points_input)
+
+    def original_points(self, index: int) -> np.ndarray:
+        item = self.items[index]
+        return geometry.apply(geometry.invert(item.base_matrix), item.points)
+
+
+def resized_items(paths: Sequence, points: Sequence[np.ndarray], input_wh: tuple[int, int]) -> list[Item]:
+    """Whole photos resized to the input size once (area-averaged), for the IMM parts."""
+    items = []
+    for path, pts in zip(paths, points):
+        image = load_image(path, gray=True)
+        m = geometry.resize((image.shape[1], image.shape[0]), input_wh)
+        items.append(Item(geometry.warp(image, m, input_wh), geometry.apply(m, pts).astype(np.float32), m))
+    return items

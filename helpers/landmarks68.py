@@ -1,0 +1,123 @@
+"""The 68-point iBUG markup and its three label formats: dlib XML, ``.pts`` and the YouTube-Faces CSV.
+
+Markup: 0-16 jaw, 17-26 brows, 27-35 nose, 36-47 eyes, 48-67 mouth.  The outer eye
+corners 36 and 45 give the inter-ocular distance that normalises NME.
+"""
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+N_POINTS = 68
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def _flip_permutation() -> np.ndarray:
+    pairs = [(i, 16 - i) for i in range(8)]  # jaw
+    pairs += [(17 + i, 26 - i) for i in range(5)]  # brows
+    pairs += [(31, 35), (32, 34)]  # nostrils
+    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
+    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)]  # mouth
+    perm = np.arange(N_POINTS)
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    return perm
+
+
+FLIP_PERMUTATION = _flip_permutation()
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One labelled face: its image, a box ``(left, top, width, height)`` and 68 points (x, y)."""
+
+    image_path: Path
+    box: tuple[float, float, float, float]
+    points: np.ndarray
+
+
+def box_of(points: np.ndarray) -> tuple[float, float, float, float]:
+    """The landmarks' bounding box, the box dlib's 300-W XML files carry."""
+    lo, hi = points.min(0), points.max(0)
+    return float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])
+
+
+def load_dlib_xml(path: str | Path) -> list[FaceRecord]:
+    """Every non-ignored box of a dlib ``imglab`` XML file, images resolved beside it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `python -m helpers.download ibug` or check the path")
+    try:
+        tree = ET.parse(path)
+    except ET.ParseError as exc:
+        raise ValueError(f"{path}: malformed XML ({exc})") from None
+    faces = []
+    for image in tree.getroot().iter("image"):
+        name = image.get("file")
+        if not name:
+            raise ValueError(f"{path}: an <image> entry has no file attribute")
+        for k, box in enumerate(image.iter("box")):
+            where = f"{path}: image {name!r} box {k}"
+            if box.get("ignore", "0") not in ("0", ""):
+                continue
+            try:
+                left, top, width, height = (float(box.get(a)) for a in ("left", "top", "width", "height"))
+                parts = {int(p.get("name")): (float(p.get("x")), float(p.get("y"))) for p in box.iter("part")}
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: non-numeric or missing box/part attribute") from None
+            if sorted(parts) != list(range(N_POINTS)):
+                raise ValueError(f"{where}: expected parts 00-{N_POINTS - 1}, found {len(parts)}")
+            points = np.array([parts[i] for i in range(N_POINTS)], np.float32)
+            faces.append(FaceRecord(path.parent / name, (left, top, width, height), points))
+    return faces
+
+
+def parse_pts(path: str | Path) -> np.ndarray:
+    """The 68 points of an iBUG ``.pts`` file (``version``, ``n_points``, ``{ x y ... }``)."""
+    path = Path(path)
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines()]
+    try:
+        start, end = lines.index("{"), lines.index("}")
+    except ValueError:
+        raise ValueError(f"{path}: no {{ ... }} block of points") from None
+    declared = [ln for ln in lines[:start] if ln.startswith("n_points")]
+    rows = [ln for ln in lines[start + 1 : end] if ln]
+    if declared and int(declared[0].split(":")[1]) != N_POINTS or len(rows) != N_POINTS:
+        raise ValueError(f"{path}: expected {N_POINTS} points, found {len(rows)}")
+    try:
+        return np.array([[float(v) for v in row.split()[:2]] for row in rows], np.float32)
+    except ValueError:
+        bad = next(r for r in rows if not all(_is_number(v) for v in r.split()[:2]))
+        raise ValueError(f"{path}: non-numeric point {bad!r}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def load_youtube_csv(path: str | Path, image_dir: str | Path) -> list[FaceRecord]:
+    """Rows of a YouTube-Faces keypoint CSV (file name, then x0, y0, ... x67, y67)."""
+    path, image_dir = Path(path), Path(image_dir)
+    faces = []
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)  # header
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != 1 + 2 * N_POINTS:
+                raise ValueError(f"{path}:{lineno}: expected {1 + 2 * N_POINTS} columns, found {len(row)}")
+            try:
+                points = np.array(row[1:], np.float32).reshape(N_POINTS, 2)
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: non-numeric coordinate in row for {row[0]!r}") from None
+            faces.append(FaceRecord(image_dir / row[0], box_of(points), points))
+    return faces

@@ -1,0 +1,140 @@
+"""The one training loop every notebook calls, with checkpoints so a re-run does not retrain.
+
+A checkpoint ``checkpoints/<name>.pt`` holds the model ``spec`` (see :func:`helpers.models.build`),
+the training settings, the best weights (lowest validation loss) and the loss history.
+:func:`fit` reuses it when both spec and settings match, unless ``retrain=True`` or
+``FKP_RETRAIN=1``; any change of settings trains afresh.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from . import config
+from .models import build
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    device: str = ""
+
+
+def wing_loss(pred: torch.Tensor, target: torch.Tensor, w: float = 0.05, eps: float = 0.01) -> torch.Tensor:
+    """Wing loss (Feng et al., CVPR 2018) on unit coordinates: log-shaped for small errors so
+    the last pixels keep a strong gradient, L1 for large ones.  ``w`` = 0.05 is 2.5 % of
+    the frame."""
+    d = (pred - target).abs()
+    c = w - w * math.log1p(w / eps)
+    return torch.where(d < w, w * torch.log1p(d / eps), d - c).mean()
+
+
+LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss, "smooth_l1": nn.functional.smooth_l1_loss, "wing": wing_loss}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    lr: float = 1e-3
+    batch_size: int = 16
+    loss: str = "l1"
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # or "constant"
+    seed: int = 0
+    n_train: int = 0  # filled in by fit, so a different data size retrains
+
+
+def checkpoint_path(name: str) -> Path:
+    return config.CHECKPOINT_DIR / f"{name}.pt"
+
+
+def load_checkpoint(path: str | Path, device=None) -> tuple[nn.Module, dict]:
+    """A model rebuilt from a checkpoint file, in eval mode, and the checkpoint's dict."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint (train it with the notebook that names it)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = build(ckpt["spec"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device or config.device()).eval(), ckpt
+
+
+def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None) -> float:
+    """One pass over ``loader``: a training pass when given an optimizer, else evaluation."""
+    model.train(optimizer is not None)
+    total, count = 0.0, 0
+    with torch.set_grad_enabled(optimizer is not None):
+        for images, targets, _ in loader:
+            images, targets = images.to(device), targets.to(device)
+            loss = loss_fn(model(images), targets)
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+            total += loss.item() * len(images)
+            count += len(images)
+    return total / max(count, 1)
+
+
+def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(), retrain: bool = False,
+        device=None, progress: bool = True, extra: dict | None = None) -> tuple[nn.Module, History]:
+    """Train ``build(spec)`` on ``train_ds`` and keep the weights with the lowest validation loss.
+
+    ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
+    prediction tool needs to rebuild the preprocessing).
+    """
+    device = device or config.device()
+    cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
+    path = checkpoint_path(name)
+    retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
+    if path.exists() and not retrain:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if ckpt["spec"] == spec and ckpt["train_config"] == asdict(cfg):
+            model = build(spec)
+            model.load_state_dict(ckpt["state_dict"])
+            if progress:
+                print(f"{name}: loaded {path.name} (trained {ckpt['history']['seconds']:.0f} s); pass retrain=True to train again")
+            return model.to(device).eval(), History(**ckpt["history"])
+
+    config.seed_everything(cfg.seed)
+    model = build(spec).to(device)
+    loss_fn = LOSSES[cfg.loss]
+    generator = torch.Generator().manual_seed(cfg.seed)
+    train_loader = DataLoader(train_ds, cfg.batch_size, shuffle=True, generator=generator, drop_last=len(train_ds) > cfg.batch_size)
+    val_loader = DataLoader(val_ds, 64)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * len(train_loader)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=steps, pct_start=0.1) if cfg.schedule == "cosine" else None
+
+    history, best_state, best = History(device=str(device)), None, float("inf")
+    start = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=name, disable=not progress)
+    for epoch in bar:
+        history.train_loss.append(_run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler))
+        history.val_loss.append(_run_epoch(model, val_loader, loss_fn, device))
+        if history.val_loss[-1] < best:
+            best, history.best_epoch = history.val_loss[-1], epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}")
+    history.seconds = time.perf_counter() - start
+    history.images_per_second = cfg.epochs * len(train_ds) / max(history.seconds, 1e-9)
+
+    model.load_state_dict(best_state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"spec": spec, "train_config": asdict(cfg), "state_dict": model.state_dict(),
+                "history": asdict(history), **(extra or {})}, path)
+    return model.eval(), history

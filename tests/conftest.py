@@ -1,0 +1,33 @@
+"""Shared fixtures: the real data sets, fetched from the mirror into ``data/`` once."""
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import download
+
+DEFAULT_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def _fetch(name):
+    if (download.dataset_dir(name) / download.MARKER).exists():
+        return download.dataset_dir(name)
+    mirror = os.environ.get("FKP_DATA_MIRROR") or (DEFAULT_MIRROR if DEFAULT_MIRROR.exists() else None)
+    if mirror is None:
+        pytest.skip(f"{name} data not present and no FKP_DATA_MIRROR set")
+    return download.fetch(name, mirror=mirror, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def imm_root():
+    return _fetch("imm")
+
+
+@pytest.fixture(scope="session")
+def ibug_root():
+    return _fetch("ibug")
+
+
+@pytest.fixture(scope="session")
+def youtube_root():
+    return _fetch("youtube_faces")

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from helpers import geometry, metrics, models, train
+from helpers.datasets import Item, KeypointDataset
+from tests.test_transforms import blob
+
+
+@pytest.mark.parametrize("spec,shape", [
+    ({"kind": "course_cnn", "n_points": 1, "input_hw": (60, 80)}, (2, 1, 60, 80)),
+    ({"kind": "course_cnn", "n_points": 58, "input_hw": (120, 160), "channels": (8, 8, 8, 8, 8), "kernel": 3}, (2, 1, 120, 160)),
+    ({"kind": "soft_argmax", "n_points": 58, "width": 8}, (2, 1, 120, 160)),
+])
+def test_models_output_unit_keypoints(spec, shape):
+    out = models.build(spec)(torch.zeros(shape))
+    assert out.shape == (2, spec["n_points"], 2)
+
+
+def test_soft_argmax_of_a_peaked_map_is_the_cell_centre():
+    logits = torch.full((1, 1, 4, 8), -1e4)
+    logits[0, 0, 1, 6] = 0
+    # cell (row 1, col 6) of a 4 x 8 map: centre at x = -1 + 13/8, y = -1 + 3/4
+    np.testing.assert_allclose(models.soft_argmax(logits)[0, 0].numpy(), [0.625, -0.25], atol=1e-6)
+    # two equal peaks decode to their midpoint: the sub-cell precision integral regression gives
+    logits[0, 0, 1, 7] = 0
+    np.testing.assert_allclose(models.soft_argmax(logits)[0, 0].numpy(), [0.75, -0.25], atol=1e-6)
+
+
+def test_unknown_model_kind():
+    with pytest.raises(ValueError, match="unknown model kind"):
+        models.build({"kind": "nope"})
+
+
+def test_metrics_known_values():
+    pred = np.array([[[0.0, 0.0], [3.0, 4.0]]])
+    true = np.zeros((1, 2, 2))
+    np.testing.assert_allclose(metrics.point_errors(pred, true), [[0.0, 5.0]])
+    assert metrics.mean_error_px(pred, true) == 2.5
+
+
+def blob_dataset(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    items = []
+    for _ in range(n):
+        c = rng.uniform(8, 24, 2)
+        items.append(Item(blob((32, 32), c, 2.0).astype(np.uint8), c[None].astype(np.float32), geometry.IDENTITY))
+    return KeypointDataset(items, (32, 32))
+
+
+def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
+    cfg = train.TrainConfig(epochs=15, lr=5e-3, batch_size=8)
+    model, hist = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
+    assert hist.val_loss[-1] < hist.val_loss[0] * 0.5
+    assert (tmp_path / "blob.pt").exists()
+    again, hist2 = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
+    assert hist2.seconds == hist.seconds  # loaded, not retrained
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    _, hist3 = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", train.TrainConfig(epochs=2, lr=1e-2, batch_size=8), progress=False, device="cpu")
+    assert len(hist3.train_loss) == 2  # other settings retrain
+    loaded, ckpt = train.load_checkpoint(tmp_path / "blob.pt", device="cpu")
+    assert ckpt["spec"] == spec and not loaded.training
+
+
+def test_wing_loss_is_log_then_linear():
+    zero = torch.zeros(1)
+    small, large = train.wing_loss(torch.tensor([0.01]), zero), train.wing_loss(torch.tensor([0.5]), zero)
+    assert 0 < small < 0.05 and large == pytest.approx(0.5 - (0.05 - 0.05 * np.log1p(5.0)), rel=1e-5)

@@ -1,0 +1,112 @@
+"""Every geometric step is checked against an image whose answer is known: a marked blob
+whose intensity centroid must land exactly where the keypoint goes."""
+import numpy as np
+import pytest
+
+from helpers import geometry
+from helpers.augment import NONE, Augment
+from helpers.datasets import Item, KeypointDataset
+
+
+def blob(wh, centre, radius=2.0, value=255.0):
+    """A smooth Gaussian bump at ``centre`` (pixel-centre coordinates)."""
+    w, h = wh
+    ys, xs = np.mgrid[0:h, 0:w]
+    return value * np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * radius**2))
+
+
+def centroid(image, near=None, window=12):
+    img = np.asarray(image, np.float64)
+    ys, xs = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
+    if near is not None:
+        img = np.where((np.abs(xs - near[0]) < window) & (np.abs(ys - near[1]) < window), img, 0)
+    img = np.where(img > img.max() * 0.05, img, 0)
+    return np.array([(img * xs).sum(), (img * ys).sum()]) / img.sum()
+
+
+def test_resize_block_lands_on_pixel_centre():
+    # an 8x8 block covering columns 80..87 and rows 40..47 of a 640x480 image is exactly
+    # pixel (10, 5) of the 80x60 image; its centre (83.5, 43.5) must map to (10, 5)
+    img = np.zeros((480, 640), np.uint8)
+    img[40:48, 80:88] = 255
+    m = geometry.resize((640, 480), (80, 60))
+    small = geometry.warp(img, m, (80, 60))
+    assert np.unravel_index(small.argmax(), small.shape) == (5, 10)
+    assert small[5, 10] == 255 and small.sum() == 255
+    np.testing.assert_allclose(geometry.apply(m, np.array([[83.5, 43.5]])), [[10.0, 5.0]])
+
+
+@pytest.mark.parametrize("name,matrix", [
+    ("hflip", geometry.hflip(101)),
+    ("rotate", geometry.rotate((50, 40), 13.0)),
+    ("rotate+zoom", geometry.rotate((50, 40), -15.0, 1.2)),
+    ("shift", geometry.shift(7.3, -4.6)),
+    ("upscale", geometry.resize((101, 81), (202, 162))),
+    ("crop", geometry.square_crop((30, 20, 40, 30), 64, 0.3)),
+])
+def test_geometric_step_moves_blob_with_keypoint(name, matrix):
+    key = np.array([[37.3, 28.6]])
+    img = blob((101, 81), key[0])
+    out_wh = (202, 162) if name == "upscale" else (64, 64) if name == "crop" else (101, 81)
+    out = geometry.warp(img.astype(np.float32), matrix, out_wh, border=0)
+    moved = geometry.apply(matrix, key)[0]
+    np.testing.assert_allclose(centroid(out, moved), moved, atol=0.06)
+
+
+def test_hflip_is_pixel_exact():
+    img = np.zeros((5, 7), np.uint8)
+    img[2, 1] = 255
+    out = geometry.warp(img, geometry.hflip(7), (7, 5))
+    assert out[2, 5] == 255 and out.sum() == 255
+    np.testing.assert_allclose(geometry.apply(geometry.hflip(7), np.array([[1.0, 2.0]])), [[5.0, 2.0]])
+
+
+def test_compose_and_invert_round_trip():
+    m = geometry.compose(geometry.rotate((10, 10), 30, 0.8), geometry.shift(3, 4), geometry.hflip(50))
+    pts = np.random.default_rng(0).uniform(0, 50, (20, 2))
+    np.testing.assert_allclose(geometry.apply(geometry.invert(m), geometry.apply(m, pts)), pts, atol=1e-9)
+    # compose applies left to right
+    step = geometry.apply(geometry.hflip(50), geometry.apply(geometry.shift(3, 4), geometry.apply(geometry.rotate((10, 10), 30, 0.8), pts)))
+    np.testing.assert_allclose(geometry.apply(m, pts), step, atol=1e-9)
+
+
+def test_unit_coordinates_round_trip_and_edges():
+    pts = np.array([[-0.5, -0.5], [79.5, 59.5], [39.5, 29.5]])
+    np.testing.assert_allclose(geometry.to_unit(pts, (80, 60)), [[-1, -1], [1, 1], [0, 0]], atol=1e-6)
+    np.testing.assert_allclose(geometry.from_unit(geometry.to_unit(pts, (80, 60)), (80, 60)), pts, atol=1e-5)
+
+
+def two_blob_dataset(augment, seed=0):
+    """Two keypoints of different brightness, so a flip must swap their labels."""
+    left, right = np.array([30.0, 40.0]), np.array([70.0, 44.0])
+    img = np.clip(blob((100, 80), left, 2.5, 255) + blob((100, 80), right, 2.5, 120), 0, 255).astype(np.uint8)
+    items = [Item(img, np.stack([left, right]).astype(np.float32), geometry.IDENTITY)]
+    return KeypointDataset(items, (100, 80), augment, flip_permutation=np.array([1, 0]), seed=seed)
+
+
+def test_augmented_samples_keep_keypoints_on_their_marks():
+    ds = two_blob_dataset(Augment(max_rotation=15, max_shift=10, scale=(0.9, 1.1), flip_p=0.5))
+    flips = 0
+    for _ in range(40):
+        image, points, _ = ds.sample(0)
+        bright = centroid(np.where(image > 180, image, 0))
+        on_bright = int(np.argmin(np.linalg.norm(points - bright, axis=1)))
+        np.testing.assert_allclose(points[on_bright], bright, atol=0.35)
+        np.testing.assert_allclose(centroid(image, points[1 - on_bright], 8), points[1 - on_bright], atol=0.6)
+        # labels are sides of the face: point 0 stays the left one, so after a flip it sits on the dim blob
+        assert points[0, 0] < points[1, 0]
+        flips += on_bright == 1
+    assert 8 < flips < 32  # some flipped, some not
+
+
+def test_getitem_tensor_and_unit_target_and_inverse_map():
+    ds = two_blob_dataset(NONE)
+    tensor, target, idx = ds[0]
+    assert tensor.shape == (1, 80, 100) and -0.5 <= tensor.min() and tensor.max() <= 0.5
+    np.testing.assert_allclose(geometry.from_unit(target.numpy(), (100, 80)), [[30, 40], [70, 44]], atol=1e-4)
+    np.testing.assert_allclose(ds.input_to_original(0, np.array([[30.0, 40.0]])), [[30, 40]], atol=1e-6)
+
+
+def test_flip_requires_permutation():
+    with pytest.raises(ValueError, match="permutation"):
+        KeypointDataset([], (10, 10), Augment(flip_p=0.5))
