@@ -97,3 +97,29 @@ def resized_items(paths: Sequence, points: Sequence[np.ndarray], input_wh: tuple
         m = geometry.resize((image.shape[1], image.shape[0]), input_wh)
         items.append(Item(geometry.warp(image, m, input_wh), geometry.apply(m, pts).astype(np.float32), m))
     return items
+
+
+def imm_datasets(root, input_wh: tuple[int, int], points, augment: Augment = NONE, limit: int | None = None,
+                 seed: int = 0) -> tuple[KeypointDataset, KeypointDataset]:
+    """Course-split IMM training and validation datasets for the markup points ``points``
+    (e.g. ``[imm.NOSE_TIP]`` or ``range(58)``); ``limit`` keeps the first few of each (smoke runs)."""
+    from . import imm
+
+    points = list(points)
+    train, val = imm.course_split(imm.load_imm(root))
+    if limit:
+        train, val = train[:limit], val[: max(2, limit // 4)]
+    # a subset of points flips onto itself only if it is closed under the permutation
+    perm_full = imm.FLIP_PERMUTATION
+    index = {p: k for k, p in enumerate(points)}
+    perm = np.array([index[perm_full[p]] for p in points]) if all(perm_full[p] in index for p in points) else None
+    if perm is None and augment.flip_p:
+        raise ValueError("these points have no mirror images among themselves; set flip_p=0")
+
+    def make(samples, aug):
+        items = resized_items([s.image_path for s in samples], [s.points[points] for s in samples], input_wh)
+        return KeypointDataset(items, input_wh, aug, perm, seed=seed)
+
+    train_ds, val_ds = make(train, augment), make(val, NONE)
+    train_ds.samples, val_ds.samples = train, val
+    return train_ds, val_ds

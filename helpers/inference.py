@@ -10,21 +10,36 @@ from .augment import NONE
 
 
 @torch.no_grad()
-def predict_units(model, dataset, batch_size: int = 64, device=None) -> np.ndarray:
+def predict_batch(model, images: torch.Tensor, flip_permutation: np.ndarray | None = None) -> torch.Tensor:
+    """Unit-coordinate predictions for a batch; with ``flip_permutation``, also predict on the
+    mirrored images and average (test-time flip augmentation).
+
+    Mirroring a frame negates unit x exactly (``to_unit(W - 1 - x) == -to_unit(x)``), and the
+    mirrored face's points must be re-labelled with the markup's permutation."""
+    out = model(images)
+    if flip_permutation is not None:
+        mirrored = model(images.flip(-1))[:, torch.as_tensor(flip_permutation, device=out.device)]
+        mirrored[..., 0] = -mirrored[..., 0]
+        out = (out + mirrored) / 2
+    return out
+
+
+@torch.no_grad()
+def predict_units(model, dataset, batch_size: int = 64, device=None, flip_permutation=None) -> np.ndarray:
     """``N x K x 2`` predictions in unit coordinates on the dataset's un-augmented inputs."""
     device = device or next(model.parameters()).device
     model.eval()
     saved, dataset.augment = dataset.augment, NONE
     try:
-        out = [model(images.to(device)).cpu() for images, _, _ in DataLoader(dataset, batch_size)]
+        out = [predict_batch(model, images.to(device), flip_permutation).cpu() for images, _, _ in DataLoader(dataset, batch_size)]
     finally:
         dataset.augment = saved
     return torch.cat(out).numpy()
 
 
-def predict_original(model, dataset, batch_size: int = 64) -> np.ndarray:
-    """Predictions in the original photos' pixels, ``N x K x 2``."""
-    units = predict_units(model, dataset, batch_size)
+def predict_original(model, dataset, batch_size: int = 64, flip_permutation=None) -> np.ndarray:
+    """Predictions in the original photos' pixels, ``N x K x 2`` (optionally flip-averaged)."""
+    units = predict_units(model, dataset, batch_size, flip_permutation=flip_permutation)
     pixels = geometry.from_unit(units, dataset.input_wh)
     return np.stack([dataset.input_to_original(i, p) for i, p in enumerate(pixels)])
 

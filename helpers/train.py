@@ -57,7 +57,9 @@ class TrainConfig:
 
 
 def checkpoint_path(name: str) -> Path:
-    return config.CHECKPOINT_DIR / f"{name}.pt"
+    """Where ``fit`` keeps run ``name``; smoke runs get their own folder so a CI-style run
+    never overwrites a fully trained model."""
+    return config.CHECKPOINT_DIR / ("smoke" if config.smoke() else "") / f"{name}.pt"
 
 
 def load_checkpoint(path: str | Path, device=None) -> tuple[nn.Module, dict]:

@@ -1,0 +1,98 @@
+"""Face crops for the 68-point parts: crop by box with context, cache, augment, map back.
+
+A face is cropped as the square centred on its box with side ``(1 + context) * max(w, h)``.
+For training, a wider *base* crop (``base_scale`` times the input crop, at the same pixel
+scale) is decoded once and cached under ``cache/``; augmentation then rotates, zooms,
+shifts and flips inside it, which also stands in for the jitter of a face detector's box.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import config, geometry
+from .augment import NONE, Augment
+from .datasets import Item, KeypointDataset
+from .images import ImageError, load_image
+from .landmarks68 import FLIP_PERMUTATION, FaceRecord, box_of
+
+DEFAULT_CONTEXT = 0.25
+
+
+def crop_matrix(box, input_size: int, context: float = DEFAULT_CONTEXT) -> np.ndarray:
+    """Original photo -> model input for a face in ``box`` (left, top, width, height)."""
+    return geometry.square_crop(box, input_size, context)
+
+
+def base_to_input(input_size: int, context: float, base_scale: float) -> np.ndarray:
+    """The fixed map from a cached base crop to the (un-augmented) input crop; both are centred
+    on the box, so it does not depend on the box."""
+    unit = (0.0, 0.0, 100.0, 100.0)
+    base = geometry.square_crop(unit, round(input_size * base_scale), (1 + context) * base_scale - 1)
+    return geometry.compose(geometry.invert(base), crop_matrix(unit, input_size, context))
+
+
+def _cache_key(records: Sequence[FaceRecord], *params) -> str:
+    h = hashlib.sha256(json.dumps([str(p) for p in params]).encode())
+    for r in records:
+        h.update(f"{r.image_path}|{r.box}|".encode())
+        h.update(np.ascontiguousarray(r.points, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def crop_items(records: Sequence[FaceRecord], input_size: int, context: float = DEFAULT_CONTEXT,
+               base_scale: float = 1.4, cache_dir: Path | None = None, desc: str = "cropping faces") -> list[Item]:
+    """Base crops of every face (grayscale), decoded once and cached as one ``.npz`` file.
+
+    Boxes partly outside the photo are fine: the crop repeats the border pixels."""
+    size = round(input_size * base_scale)
+    base_context = (1 + context) * base_scale - 1
+    cache_dir = Path(cache_dir or config.CACHE_DIR)
+    path = cache_dir / f"faces_{_cache_key(records, input_size, context, base_scale)}.npz"
+    if path.exists():
+        data = np.load(path)
+        return [Item(c, p, m) for c, p, m in zip(data["crops"], data["points"], data["matrices"])]
+    crops = np.empty((len(records), size, size), np.uint8)
+    points = np.empty((len(records), len(records[0].points) if records else 0, 2), np.float32)
+    matrices = np.empty((len(records), 2, 3))
+    image, last = None, None
+    for k, r in enumerate(tqdm(records, desc=desc, leave=False)):
+        if r.image_path != last:  # faces of one photo are consecutive in dlib XML
+            image, last = load_image(r.image_path), r.image_path
+        m = geometry.square_crop(r.box, size, base_context)
+        crops[k] = geometry.warp(image, m, (size, size))
+        points[k] = geometry.apply(m, r.points)
+        matrices[k] = m
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(path, crops=crops, points=points, matrices=matrices)
+    return [Item(c, p, m) for c, p, m in zip(crops, points, matrices)]
+
+
+def records_boxed_by(paths: Sequence, points: Sequence[np.ndarray], box_points: Sequence[np.ndarray] | None = None) -> list[FaceRecord]:
+    """Face records whose boxes are the bounding boxes of ``box_points`` (say, a first stage's
+    predictions, so validation never sees a box made from its own labels) or of the labels."""
+    box_points = points if box_points is None else box_points
+    return [FaceRecord(Path(p), box_of(np.asarray(b)), np.asarray(pts, np.float32)) for p, pts, b in zip(paths, points, box_points)]
+
+
+FACE_AUGMENT = Augment(max_rotation=20, max_shift=6, scale=(0.9, 1.1), flip_p=0.5, brightness=0.3, contrast=0.3)
+
+
+def face_dataset(records: Sequence[FaceRecord], input_size: int, augment: Augment = NONE,
+                 context: float = DEFAULT_CONTEXT, base_scale: float = 1.4, seed: int = 0, desc: str = "cropping faces",
+                 flip_permutation: np.ndarray = FLIP_PERMUTATION) -> KeypointDataset:
+    """A :class:`KeypointDataset` of face crops (``input_size`` square); 68-point markup unless
+    another ``flip_permutation`` says otherwise."""
+    items = crop_items(records, input_size, context, base_scale, desc=desc)
+    ds = KeypointDataset(items, (input_size, input_size), augment, flip_permutation,
+                         base_to_input(input_size, context, base_scale), seed=seed)
+    ds.records = list(records)
+    return ds
+
+
+__all__ = ["crop_matrix", "crop_items", "face_dataset", "FACE_AUGMENT", "ImageError"]
