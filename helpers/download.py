@@ -180,7 +180,7 @@ def _from_mirror(src: Source, mirror: Path) -> Path:
 
 
 def _from_url(src: Source, dest: Path) -> Path:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     part = dest.with_suffix(dest.suffix + ".part")
     errors = []

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import config, geometry
 from .augment import NONE, Augment
@@ -61,7 +61,7 @@ def crop_items(records: Sequence[FaceRecord], input_size: int, context: float = 
     points = np.empty((len(records), len(records[0].points) if records else 0, 2), np.float32)
     matrices = np.empty((len(records), 2, 3))
     image, last = None, None
-    for k, r in enumerate(tqdm(records, desc=desc, leave=False)):
+    for k, r in enumerate(tqdm(records, desc=desc, leave=False, mininterval=10)):
         if r.image_path != last:  # faces of one photo are consecutive in dlib XML
             image, last = load_image(r.image_path), r.image_path
         m = geometry.square_crop(r.box, size, base_context)

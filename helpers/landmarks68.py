@@ -121,3 +121,14 @@ def load_youtube_csv(path: str | Path, image_dir: str | Path) -> list[FaceRecord
                 raise ValueError(f"{path}:{lineno}: non-numeric coordinate in row for {row[0]!r}") from None
             faces.append(FaceRecord(image_dir / row[0], box_of(points), points))
     return faces
+
+
+def split_by_photo(faces: list[FaceRecord], fraction: float, seed: int = 0) -> tuple[list[FaceRecord], list[FaceRecord]]:
+    """Hold out ``fraction`` of the photos (all faces of a photo go the same way, so no face
+    is validated on a photo it was trained on).  300-W names faces ``<photo>_<k>.jpg``."""
+    photos = sorted({f.image_path.stem.rsplit("_", 1)[0] for f in faces})
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(photos, size=max(1, round(fraction * len(photos))), replace=False)) if faces else set()
+    keep = [f for f in faces if f.image_path.stem.rsplit("_", 1)[0] not in held]
+    out = [f for f in faces if f.image_path.stem.rsplit("_", 1)[0] in held]
+    return keep, out

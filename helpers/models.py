@@ -86,12 +86,40 @@ class SoftArgmaxNet(nn.Module):
         return soft_argmax(self.logits(x))
 
 
-MODELS = {"course_cnn": CourseCNN, "soft_argmax": SoftArgmaxNet}
+class ResNet18Keypoints(nn.Module):
+    """torchvision's ResNet18 with a 1-channel first convolution and ``2 * n_points`` outputs.
+
+    ``pretrained=True`` starts from ImageNet weights (a download, so it needs a network);
+    the RGB kernels of the first convolution are averaged into one gray kernel.
+    """
+
+    def __init__(self, n_points: int = 68, pretrained: bool = False):
+        super().__init__()
+        from torchvision.models import ResNet18_Weights, resnet18
+
+        net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
+        gray = net.conv1.weight.detach().mean(1, keepdim=True)
+        net.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+        if pretrained:
+            net.conv1.weight.data.copy_(gray)
+        net.fc = nn.Linear(net.fc.in_features, 2 * n_points)
+        self.net = net
+        self.n_points = n_points
+
+    def forward(self, x):
+        return self.net(x).view(-1, self.n_points, 2)
 
 
-def build(spec: dict) -> nn.Module:
-    """A model from ``{"kind": name, **kwargs}``, the form checkpoints store."""
+MODELS = {"course_cnn": CourseCNN, "soft_argmax": SoftArgmaxNet, "resnet18": ResNet18Keypoints}
+
+
+def build(spec: dict, for_loading: bool = False) -> nn.Module:
+    """A model from ``{"kind": name, **kwargs}``, the form checkpoints store.
+
+    ``for_loading`` skips any pretrained-weight download: the checkpoint's weights replace them."""
     spec = dict(spec)
+    if for_loading:
+        spec.pop("pretrained", None)
     kind = spec.pop("kind")
     if kind not in MODELS:
         raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)}")

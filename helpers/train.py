@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import config
 from .models import build
@@ -68,7 +68,7 @@ def load_checkpoint(path: str | Path, device=None) -> tuple[nn.Module, dict]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint (train it with the notebook that names it)")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(ckpt["spec"])
+    model = build(ckpt["spec"], for_loading=True)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device or config.device()).eval(), ckpt
 
@@ -106,7 +106,7 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     if path.exists() and not retrain:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         if ckpt["spec"] == spec and ckpt["train_config"] == asdict(cfg):
-            model = build(spec)
+            model = build(spec, for_loading=True)
             model.load_state_dict(ckpt["state_dict"])
             if progress:
                 print(f"{name}: loaded {path.name} (trained {ckpt['history']['seconds']:.0f} s); pass retrain=True to train again")
@@ -124,7 +124,8 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
 
     history, best_state, best = History(device=str(device)), None, float("inf")
     start = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=name, disable=not progress)
+    # a few updates per run: executed notebooks keep every update in their saved output
+    bar = tqdm(range(cfg.epochs), desc=name, disable=not progress, mininterval=15, miniters=max(1, cfg.epochs // 8))
     for epoch in bar:
         history.train_loss.append(_run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler))
         history.val_loss.append(_run_epoch(model, val_loader, loss_fn, device))

@@ -1,0 +1,128 @@
+"""Face crops map points both ways exactly; detector, evaluate and predict work end to end."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import detect, evaluate, faces, geometry, metrics, models, predict
+from helpers.augment import NONE
+from helpers.landmarker import Landmarker
+from helpers.landmarks68 import FaceRecord
+from tests.test_transforms import blob, centroid
+
+
+def test_crop_puts_a_marked_pixel_where_its_point_goes_and_maps_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(faces.config, "CACHE_DIR", tmp_path / "cache")
+    # a blob at a known spot of a 300 x 200 photo, a box partly outside the photo
+    spot = np.array([250.3, 40.7])
+    img = blob((300, 200), spot, 2.0).astype(np.uint8)
+    path = tmp_path / "p.png"
+    from PIL import Image
+    Image.fromarray(img).save(path)
+    pts = np.tile(spot, (68, 1)).astype(np.float32)
+    rec = FaceRecord(path, (220.0, -20.0, 100.0, 90.0), pts)
+    ds = faces.face_dataset([rec], 64, NONE, context=0.25, base_scale=1.4)
+    assert len(list((tmp_path / "cache").glob("faces_*.npz"))) == 1
+    image, points, m = ds.sample(0, augment=False)
+    np.testing.assert_allclose(centroid(image, points[0], 8), points[0], atol=0.15)
+    np.testing.assert_allclose(points[0], geometry.apply(faces.crop_matrix(rec.box, 64, 0.25), spot[None])[0], atol=1e-4)
+    np.testing.assert_allclose(ds.input_to_original(0, points), pts, atol=1e-4)
+    np.testing.assert_allclose(ds.original_points(0), pts, atol=1e-4)
+
+
+def test_metrics_nme_ced_auc():
+    true = np.zeros((2, 68, 2))
+    true[:, 45, 0] = 100.0  # outer eye corners 100 px apart
+    pred = true.copy()
+    pred[1, :, 1] += 5.0  # every point 5 px off: NME 5 %
+    np.testing.assert_allclose(metrics.nme(pred, true), [0.0, 0.05])
+    x, y = metrics.ced(np.array([0.0, 0.05]))
+    assert y[0] == 0.5 and y[-1] == 1.0
+    assert metrics.auc(np.zeros(3)) == pytest.approx(1.0)
+    assert metrics.auc(np.array([0.05])) == pytest.approx(0.5, abs=1e-3)
+    assert metrics.auc(np.array([np.inf])) == 0.0
+
+
+def test_detector_finds_the_astronaut_and_nothing_in_coffee():
+    from skimage import data
+    import cv2
+    det = detect.HaarFaceDetector()
+    boxes = det(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY))
+    assert len(boxes) >= 1
+    x, y, w, h = boxes[0]
+    assert 150 < x + w / 2 < 280 and 50 < y + h / 2 < 200  # her face, upper middle of the 512 px photo
+    assert det(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2GRAY)) == []
+    cal = detect.Calibration(0.0, 0.1, 0.8)
+    assert cal.apply((0, 0, 100, 100)) == pytest.approx((10, 20, 80, 80))
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    spec = {"kind": "soft_argmax", "n_points": 68, "width": 4, "dilations": (2,)}
+    torch.manual_seed(0)
+    torch.save({"spec": spec, "train_config": {}, "state_dict": models.build(spec).state_dict(), "history": {},
+                "preprocess": {"input_size": 48, "context": 0.25}}, path)
+    return path
+
+
+def test_landmarker_maps_predictions_into_the_photo(tiny_checkpoint):
+    lm = Landmarker(tiny_checkpoint, device="cpu")
+    gray = np.full((120, 160), 128, np.uint8)
+    pts = lm.from_boxes(gray, [(40, 30, 50, 50), (-10, -10, 40, 40)])
+    assert pts.shape == (2, 68, 2)
+    # every prediction lies inside its crop: the box plus its 25 % margin
+    assert (pts[0] >= 40 - 7).all() and (pts[0, :, 0] <= 90 + 7).all()
+    assert lm.from_boxes(gray, []).shape == (0, 68, 2)
+
+
+def test_evaluate_cli_and_skipped_images(ibug_root, tiny_checkpoint, tmp_path, capsys):
+    src = (ibug_root / "labels_ibug_300W_test.xml").read_text()
+    head, rest = src.split("<images>", 1)
+    entries = rest.split("</image>")[:3]
+    broken = tmp_path / "afw" / "broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a jpeg")
+    xml = tmp_path / "mini.xml"
+    import shutil
+    for e in entries:
+        name = e.split("file='", 1)[1].split("'", 1)[0]
+        shutil.copy(ibug_root / name, tmp_path / name)
+    entries.append(entries[0].replace(entries[0].split("file='", 1)[1].split("'", 1)[0], "afw/broken.jpg"))
+    xml.write_text(head + "<images>" + "</image>".join(entries) + "</image></images></dataset>")
+    out = tmp_path / "out"
+    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "faces scored:        3" in text and "NME:" in text and "AUC@10%" in text and "ms per face" in text
+    assert "skipped 1 images" in text and "broken.jpg" in text
+    assert (out / "ced.png").exists() and len((out / "per_face.csv").read_text().splitlines()) == 4
+    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--boxes", "detector", "--device", "cpu"]) == 0
+    assert "missed faces count as failures" in capsys.readouterr().out
+
+
+def test_predict_cli_handles_what_users_have(tiny_checkpoint, tmp_path, capsys):
+    from PIL import Image
+    from skimage import data
+    astro = Image.fromarray(data.astronaut())
+    astro.convert("RGBA").save(tmp_path / "rgba.png")
+    astro.convert("L").save(tmp_path / "gray.png")
+    rotated = astro.rotate(90, expand=True)  # stored sideways, EXIF says turn it upright
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    rotated.save(tmp_path / "exif.jpg", exif=exif)
+    astro.resize((3072, 3072)).save(tmp_path / "huge.jpg")
+    Image.fromarray(data.coffee()).save(tmp_path / "coffee.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    names = ["rgba.png", "gray.png", "exif.jpg", "huge.jpg", "coffee.jpg", "bad.jpg"]
+    out = tmp_path / "out"
+    assert predict.main([str(tmp_path / n) for n in names] + ["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "coffee.jpg: 0 faces — no face found" in text and "bad.jpg" in text.split("did not decode")[1]
+    for n in ("rgba", "gray", "exif", "huge"):
+        record = json.loads((out / f"{n}_landmarks.json").read_text())
+        assert (out / f"{n}_landmarks.png").exists()
+        assert len(record["faces"]) >= 1 and len(record["faces"][0]["landmarks"]) == 68, n
+        x, y, w, h = record["faces"][0]["box"]
+        cx, cy = (x + w / 2) / record["width"], (y + h / 2) / record["height"]
+        assert 0.3 < cx < 0.55 and 0.1 < cy < 0.4, n  # upright: her face in the upper middle

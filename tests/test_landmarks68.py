@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from helpers import landmarks68 as lm68
+
+
+def test_real_300w_xml_and_pts_agree(ibug_root):
+    faces = lm68.load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")
+    assert len(faces) == 337 and all(f.points.shape == (68, 2) for f in faces)
+    f = faces[0]
+    assert f.image_path.exists()
+    pts = lm68.parse_pts(f.image_path.with_suffix(".pts"))
+    # the XML holds the .pts points rounded to integers
+    assert np.abs(np.round(pts) - f.points).max() <= 1.0
+    left, top, w, h = f.box
+    assert abs(left - f.points[:, 0].min()) <= 1 and abs(top - f.points[:, 1].min()) <= 1
+
+
+def test_flip_permutation_is_a_symmetric_involution(ibug_root):
+    perm = lm68.FLIP_PERMUTATION
+    assert np.array_equal(perm[perm], np.arange(68))
+    faces = lm68.load_dlib_xml(ibug_root / "labels_ibug_300W_train.xml")
+    shapes = np.stack([(f.points - f.points.mean(0)) / f.box[2] for f in faces])
+    mean = shapes.mean(0)
+    mirrored = mean * [-1, 1]
+    assert np.abs(mirrored[perm] - mean).max() < 0.03 < np.abs(mirrored - mean).max()
+    assert lm68.OUTER_EYE_CORNERS == (36, 45) and perm[36] == 45
+
+
+def test_youtube_csv(youtube_root):
+    faces = lm68.load_youtube_csv(youtube_root / "training_frames_keypoints.csv", youtube_root / "training")
+    assert len(faces) == 3531 and faces[0].image_path.name == "Luis_Fonsi_21.jpg"
+    np.testing.assert_allclose(faces[0].points[0], [45, 98])
+
+
+def test_split_by_photo_keeps_photos_whole(ibug_root):
+    faces = lm68.load_dlib_xml(ibug_root / "labels_ibug_300W_train.xml")
+    keep, held = lm68.split_by_photo(faces, 0.1)
+    photo = lambda f: f.image_path.stem.rsplit("_", 1)[0]
+    assert len(keep) + len(held) == len(faces) and not ({photo(f) for f in keep} & {photo(f) for f in held})
+    assert 0.05 < len(held) / len(faces) < 0.15
+
+
+XML = """<?xml version='1.0'?><dataset><images>
+<image file='a.jpg'><box top='1' left='2' width='30' height='40'>{parts}</box></image>
+</images></dataset>"""
+
+
+def test_malformed_xml_names_file_and_entry(tmp_path):
+    p = tmp_path / "bad.xml"
+    p.write_text(XML.format(parts="".join(f"<part name='{i:02d}' x='1' y='2'/>" for i in range(60))))
+    with pytest.raises(ValueError, match=r"bad.xml: image 'a.jpg' box 0: expected parts 00-67, found 60"):
+        lm68.load_dlib_xml(p)
+    p.write_text(XML.format(parts="".join(f"<part name='{i:02d}' x='1' y='{'q' if i == 7 else 2}'/>" for i in range(68))))
+    with pytest.raises(ValueError, match=r"bad.xml: image 'a.jpg' box 0: non-numeric"):
+        lm68.load_dlib_xml(p)
+    p.write_text("<dataset><images><image file='a.jpg'>")
+    with pytest.raises(ValueError, match=r"bad.xml: malformed XML"):
+        lm68.load_dlib_xml(p)
+
+
+def test_malformed_pts_and_csv(tmp_path):
+    p = tmp_path / "x.pts"
+    p.write_text("version: 1\nn_points: 68\n{\n" + "1 2\n" * 67 + "}\n")
+    with pytest.raises(ValueError, match=r"x.pts: expected 68 points, found 67"):
+        lm68.parse_pts(p)
+    p.write_text("version: 1\nn_points: 68\n{\n" + "1 2\n" * 67 + "1 z\n}\n")
+    with pytest.raises(ValueError, match=r"x.pts: non-numeric point '1 z'"):
+        lm68.parse_pts(p)
+    c = tmp_path / "k.csv"
+    c.write_text("," + ",".join(map(str, range(136))) + "\nf.jpg," + ",".join(["1"] * 135 + ["x"]) + "\n")
+    with pytest.raises(ValueError, match=r"k.csv:2: non-numeric coordinate in row for 'f.jpg'"):
+        lm68.load_youtube_csv(c, tmp_path)
