@@ -80,6 +80,29 @@ def records_boxed_by(paths: Sequence, points: Sequence[np.ndarray], box_points: 
     return [FaceRecord(Path(p), box_of(np.asarray(b)), np.asarray(pts, np.float32)) for p, pts, b in zip(paths, points, box_points)]
 
 
+def ibug_splits(ibug_root: Path, youtube_root: Path, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None):
+    """The 68-point parts' data: ``(train, val, test)`` face lists and a table of sources.
+
+    Training: 300-W train XML minus ``val_fraction`` of its photos, plus every labelled
+    YouTube-Faces frame (training and test CSVs).  Validation: those held-out 300-W photos.
+    Test: the 300-W test XML, never trained on.  ``limit`` keeps a few of each (smoke runs)."""
+    from .landmarks68 import load_dlib_xml, load_youtube_csv, split_by_photo
+
+    ibug_train, ibug_val = split_by_photo(load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_train.xml"), val_fraction, seed)
+    youtube = (load_youtube_csv(Path(youtube_root) / "training_frames_keypoints.csv", Path(youtube_root) / "training")
+               + load_youtube_csv(Path(youtube_root) / "test_frames_keypoints.csv", Path(youtube_root) / "test"))
+    test = load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_test.xml")
+    if limit:
+        ibug_train, ibug_val, youtube, test = ibug_train[:limit], ibug_val[: limit // 2], youtube[:limit], test[: limit // 2]
+    sources = {
+        f"300-W train XML, {100 - round(100 * val_fraction)} % of photos": (len(ibug_train), "training"),
+        "YouTube-Faces 68 (all labelled frames)": (len(youtube), "training"),
+        f"300-W train XML, {round(100 * val_fraction)} % of photos": (len(ibug_val), "validation (model selection)"),
+        "300-W test XML": (len(test), "test (scored once)"),
+    }
+    return ibug_train + youtube, ibug_val, test, sources
+
+
 FACE_AUGMENT = Augment(max_rotation=20, max_shift=6, scale=(0.9, 1.1), flip_p=0.5, brightness=0.3, contrast=0.3)
 
 

@@ -30,7 +30,6 @@ class Landmarker:
         pre = ckpt.get("preprocess", {})
         self.input_size = int(pre.get("input_size", 128))
         self.context = float(pre.get("context", DEFAULT_CONTEXT))
-        self.decode = ckpt.get("decode")  # heatmap models name their decoder; regressors need none
         self.flip = flip
         cal = ckpt.get("calibration")
         self.detector = detector or HaarFaceDetector(**({"calibration": Calibration(**cal)} if cal else {}))

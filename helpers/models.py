@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .heatmaps import decode, decode_soft_argmax
+
 
 class CourseCNN(nn.Module):
     """The course's baseline: ``conv -> ReLU -> max-pool`` blocks, then two fully connected layers.
@@ -47,13 +49,7 @@ def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
     Cell ``j`` of ``w`` has its centre at ``-1 + (2j + 1) / w``, whatever the input size,
     so the decoded point is sub-cell accurate and differentiable (integral regression).
     """
-    b, k, h, w = logits.shape
-    prob = logits.flatten(2).softmax(-1).view(b, k, h, w)
-    xs = (torch.arange(w, device=logits.device, dtype=prob.dtype) * 2 + 1) / w - 1
-    ys = (torch.arange(h, device=logits.device, dtype=prob.dtype) * 2 + 1) / h - 1
-    x = (prob.sum(2) * xs).sum(-1)
-    y = (prob.sum(3) * ys).sum(-1)
-    return torch.stack([x, y], -1)
+    return decode_soft_argmax(logits)
 
 
 class SoftArgmaxNet(nn.Module):
@@ -95,13 +91,7 @@ class ResNet18Keypoints(nn.Module):
 
     def __init__(self, n_points: int = 68, pretrained: bool = False):
         super().__init__()
-        from torchvision.models import ResNet18_Weights, resnet18
-
-        net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
-        gray = net.conv1.weight.detach().mean(1, keepdim=True)
-        net.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-        if pretrained:
-            net.conv1.weight.data.copy_(gray)
+        net = _gray_resnet18(pretrained)
         net.fc = nn.Linear(net.fc.in_features, 2 * n_points)
         self.net = net
         self.n_points = n_points
@@ -110,7 +100,64 @@ class ResNet18Keypoints(nn.Module):
         return self.net(x).view(-1, self.n_points, 2)
 
 
-MODELS = {"course_cnn": CourseCNN, "soft_argmax": SoftArgmaxNet, "resnet18": ResNet18Keypoints}
+def _gray_resnet18(pretrained: bool):
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
+    gray = net.conv1.weight.detach().mean(1, keepdim=True)
+    net.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    if pretrained:
+        net.conv1.weight.data.copy_(gray)
+    return net
+
+
+class HeatmapResNet(nn.Module):
+    """ResNet18 features with a light feature-pyramid decoder: one heatmap per keypoint at
+    stride 4 (28 x 28 cells for a 112 px crop).
+
+    The decoder upsamples the stride-32 features and adds the stride-16, -8 and -4 features
+    of the backbone (a U-Net's skip connections, with 1x1 lateral convolutions and 128
+    channels), so the maps see the whole face and still resolve fine detail.  ``forward``
+    decodes the maps to unit coordinates (``decode``: ``argmax`` with sub-cell refinement, or
+    ``soft_argmax``), so every tool that takes a regression model takes this one too;
+    :meth:`heatmaps` gives the raw maps that training compares with targets.
+
+    ``backbone_from`` starts the backbone from a Part 3 regression checkpoint.
+    """
+
+    def __init__(self, n_points: int = 68, width: int = 128, decode: str = "argmax", beta: float = 1.0,
+                 pretrained: bool = False, backbone_from: str | None = None):
+        super().__init__()
+        net = _gray_resnet18(pretrained)
+        if backbone_from:
+            state = torch.load(backbone_from, map_location="cpu", weights_only=False)["state_dict"]
+            own = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.") and not k.startswith("net.fc")}
+            net.load_state_dict(own, strict=False)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in (64, 128, 256, 512)])
+        self.smooth = nn.ModuleList([conv_bn(width, width) for _ in range(3)])
+        self.head = nn.Conv2d(width, n_points, 1)
+        self.n_points = n_points
+        self.decode = decode
+        self.beta = beta
+
+    def heatmaps(self, x):
+        feats, f = [], self.stem(x)
+        for layer in self.layers:
+            f = layer(f)
+            feats.append(f)
+        top = self.lateral[3](feats[3])
+        for level in (2, 1, 0):
+            skip = self.lateral[level](feats[level])
+            top = self.smooth[level](skip + F.interpolate(top, size=skip.shape[-2:], mode="bilinear", align_corners=False))
+        return self.head(top)
+
+    def forward(self, x):
+        return decode(self.heatmaps(x), self.decode, self.beta)
+
+
+MODELS = {"course_cnn": CourseCNN, "soft_argmax": SoftArgmaxNet, "resnet18": ResNet18Keypoints, "heatmap_resnet18": HeatmapResNet}
 
 
 def build(spec: dict, for_loading: bool = False) -> nn.Module:
@@ -118,8 +165,9 @@ def build(spec: dict, for_loading: bool = False) -> nn.Module:
 
     ``for_loading`` skips any pretrained-weight download: the checkpoint's weights replace them."""
     spec = dict(spec)
-    if for_loading:
+    if for_loading:  # the checkpoint's own weights replace any starting point
         spec.pop("pretrained", None)
+        spec.pop("backbone_from", None)
     kind = spec.pop("kind")
     if kind not in MODELS:
         raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)}")

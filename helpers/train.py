@@ -42,6 +42,22 @@ def wing_loss(pred: torch.Tensor, target: torch.Tensor, w: float = 0.05, eps: fl
 
 
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss, "smooth_l1": nn.functional.smooth_l1_loss, "wing": wing_loss}
+HEATMAP_LOSSES = ("heatmap_gaussian", "heatmap_zero_one")
+
+
+def criterion(cfg: "TrainConfig"):
+    """``loss(model, images, targets)``: coordinate losses compare ``model(images)`` with the
+    unit-coordinate targets; heatmap losses compare ``model.heatmaps(images)`` with maps made
+    from them (Gaussian: MSE; zero-one: cross-entropy over the cells)."""
+    from . import heatmaps
+
+    if cfg.loss == "heatmap_gaussian":
+        return lambda model, x, y: heatmaps.gaussian_mse(model.heatmaps(x), y, cfg.sigma)
+    if cfg.loss == "heatmap_zero_one":
+        return lambda model, x, y: heatmaps.zero_one_cross_entropy(model.heatmaps(x), y)
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"unknown loss {cfg.loss!r}; known: {', '.join([*LOSSES, *HEATMAP_LOSSES])}")
+    return lambda model, x, y: LOSSES[cfg.loss](model(x), y)
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     schedule: str = "cosine"  # or "constant"
     seed: int = 0
+    sigma: float = 1.5  # Gaussian heatmap targets: standard deviation in heatmap cells
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
 
@@ -80,7 +97,7 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None) -
     with torch.set_grad_enabled(optimizer is not None):
         for images, targets, _ in loader:
             images, targets = images.to(device), targets.to(device)
-            loss = loss_fn(model(images), targets)
+            loss = loss_fn(model, images, targets)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -105,7 +122,8 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
     if path.exists() and not retrain:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        if ckpt["spec"] == spec and ckpt["train_config"] == asdict(cfg):
+        stored = {**asdict(TrainConfig()), **ckpt["train_config"]}  # settings added since default
+        if ckpt["spec"] == spec and stored == asdict(cfg):
             model = build(spec, for_loading=True)
             model.load_state_dict(ckpt["state_dict"])
             if progress:
@@ -114,7 +132,7 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
 
     config.seed_everything(cfg.seed)
     model = build(spec).to(device)
-    loss_fn = LOSSES[cfg.loss]
+    loss_fn = criterion(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     train_loader = DataLoader(train_ds, cfg.batch_size, shuffle=True, generator=generator, drop_last=len(train_ds) > cfg.batch_size)
     val_loader = DataLoader(val_ds, 64)

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+
+from helpers import heatmaps as hm
+from helpers import models, morph, overlays, train
+
+
+def test_gaussian_target_peaks_where_the_point_is_and_argmax_refines_exactly():
+    units = torch.tensor([[[0.1234, -0.4321], [-0.9, 0.85]]])
+    maps = hm.gaussian_targets(units, (28, 28), sigma=1.5)
+    assert maps.shape == (1, 2, 28, 28) and maps.max() <= 1.0
+    np.testing.assert_allclose(hm.decode_argmax(maps).numpy(), units.numpy(), atol=1e-4)
+    coarse = hm.decode_argmax(maps, refine=False)
+    assert (coarse - units).abs().max() > 1e-3  # refinement is what makes it exact
+    # soft-argmax is exact when the softmax *is* the (sampled) Gaussian, away from borders
+    np.testing.assert_allclose(hm.decode_soft_argmax(torch.log(maps[:, :1])).numpy(), units[:, :1].numpy(), atol=1e-3)
+
+
+def test_zero_one_target_is_one_hot_at_the_nearest_cell():
+    units = torch.tensor([[[0.0, 0.0], [-1.0, 1.0]]])  # centre of a 4x4 map: a cell corner
+    maps = hm.zero_one_targets(units, (4, 4))
+    assert maps.sum((-1, -2)).tolist() == [[1.0, 1.0]]
+    assert maps[0, 1, 3, 0] == 1.0  # bottom-left corner cell
+    cell = hm.unit_to_cell(torch.tensor([[0.0, 0.0]]), (4, 4))
+    np.testing.assert_allclose(cell.numpy(), [[1.5, 1.5]])
+    np.testing.assert_allclose(hm.cell_to_unit(cell, (4, 4)).numpy(), [[0.0, 0.0]])
+
+
+def test_losses_are_zero_or_small_at_the_target():
+    units = torch.rand(2, 3, 2) * 1.6 - 0.8
+    perfect = hm.gaussian_targets(units, (16, 16), 1.5)
+    assert hm.gaussian_mse(perfect, units, 1.5) == 0
+    logits = 30 * hm.zero_one_targets(units, (16, 16))
+    assert hm.zero_one_cross_entropy(logits, units) < 1e-3 < hm.zero_one_cross_entropy(torch.zeros_like(logits), units)
+    with pytest.raises(ValueError, match="unknown decoder"):
+        hm.decode(perfect, "nope")
+
+
+def test_heatmap_resnet_shapes_and_training_criteria():
+    m = models.build({"kind": "heatmap_resnet18", "n_points": 68})
+    x = torch.zeros(2, 1, 112, 112)
+    assert m.heatmaps(x).shape == (2, 68, 28, 28)
+    assert m(x).shape == (2, 68, 2)
+    y = torch.zeros(2, 68, 2)
+    for loss in ("heatmap_gaussian", "heatmap_zero_one", "wing"):
+        assert torch.isfinite(train.criterion(train.TrainConfig(loss=loss))(m, x, y))
+
+
+def test_backbone_from_a_regression_checkpoint(tmp_path):
+    reg = models.build({"kind": "resnet18", "n_points": 68})
+    path = tmp_path / "reg.pt"
+    torch.save({"state_dict": reg.state_dict()}, path)
+    heat = models.build({"kind": "heatmap_resnet18", "n_points": 68, "backbone_from": str(path)})
+    assert torch.equal(heat.layers[3][1].conv2.weight, reg.net.layer4[1].conv2.weight)
+    assert torch.equal(heat.stem[0].weight, reg.net.conv1.weight)
+
+
+def _face(size=200, shift=0.0):
+    from helpers.landmarks68 import FLIP_PERMUTATION
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(60, 140, (68, 2))
+    pts[36:42] = [70 + shift, 90]
+    pts[42:48] = [130 + shift, 90]
+    pts[0], pts[16] = [55, 100], [145, 100]
+    return pts
+
+
+def test_morph_starts_at_one_face_and_ends_at_the_other(tmp_path):
+    a = np.zeros((200, 200, 3), np.uint8)
+    b = np.full((200, 200, 3), 255, np.uint8)
+    frames = morph.morph_frames(a, _face(), b, _face(shift=5), n=5, size=64)
+    assert len(frames) == 5 and frames[0].shape == (64, 64, 3)
+    assert frames[0].mean() < 2 and frames[-1].mean() > 253 and 100 < frames[2].mean() < 155
+    gif = morph.save_gif(frames, tmp_path / "face_morph.gif")
+    from PIL import Image
+    assert Image.open(gif).n_frames == 8  # forth and back
+
+
+def test_sunglasses_cover_the_eyes_only():
+    img = np.full((200, 200, 3), 200, np.uint8)
+    out = overlays.sunglasses(img, _face())
+    assert out[90, 70].mean() < 80 and out[90, 130].mean() < 80  # dark lenses on both eyes
+    assert (out[180:, :] == img[180:, :]).all() and (out[:40] == img[:40]).all()  # chin and forehead untouched
