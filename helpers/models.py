@@ -97,7 +97,10 @@ class ResNet18Keypoints(nn.Module):
         self.n_points = n_points
 
     def forward(self, x):
-        return self.net(x).view(-1, self.n_points, 2)
+        n = self.net
+        f = n.avgpool(n.layer4(n.layer3(n.layer2(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x)))))))))
+        with torch.autocast(x.device.type, enabled=False):  # coordinates in full precision under bf16 training
+            return n.fc(torch.flatten(f, 1).float()).view(-1, self.n_points, 2)
 
 
 def _gray_resnet18(pretrained: bool):
@@ -154,7 +157,7 @@ class HeatmapResNet(nn.Module):
         return self.head(top)
 
     def forward(self, x):
-        return decode(self.heatmaps(x), self.decode, self.beta)
+        return decode(self.heatmaps(x).float(), self.decode, self.beta)
 
 
 MODELS = {"course_cnn": CourseCNN, "soft_argmax": SoftArgmaxNet, "resnet18": ResNet18Keypoints, "heatmap_resnet18": HeatmapResNet}

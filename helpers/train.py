@@ -70,6 +70,7 @@ class TrainConfig:
     schedule: str = "cosine"  # or "constant"
     seed: int = 0
     sigma: float = 1.5  # Gaussian heatmap targets: standard deviation in heatmap cells
+    bf16: bool = False  # bfloat16 autocast: ~1.7x faster ResNet training on AVX512-BF16 CPUs
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
 
@@ -90,14 +91,15 @@ def load_checkpoint(path: str | Path, device=None) -> tuple[nn.Module, dict]:
     return model.to(device or config.device()).eval(), ckpt
 
 
-def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None) -> float:
+def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, bf16: bool = False) -> float:
     """One pass over ``loader``: a training pass when given an optimizer, else evaluation."""
     model.train(optimizer is not None)
     total, count = 0.0, 0
     with torch.set_grad_enabled(optimizer is not None):
         for images, targets, _ in loader:
             images, targets = images.to(device), targets.to(device)
-            loss = loss_fn(model, images, targets)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(model, images, targets).float()
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -116,7 +118,7 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
     prediction tool needs to rebuild the preprocessing).
     """
-    device = device or config.device()
+    device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
@@ -133,6 +135,7 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     config.seed_everything(cfg.seed)
     model = build(spec).to(device)
     loss_fn = criterion(cfg)
+    bf16 = cfg.bf16 and (device.type == "cpu" or torch.cuda.is_bf16_supported())
     generator = torch.Generator().manual_seed(cfg.seed)
     train_loader = DataLoader(train_ds, cfg.batch_size, shuffle=True, generator=generator, drop_last=len(train_ds) > cfg.batch_size)
     val_loader = DataLoader(val_ds, 64)
@@ -145,12 +148,12 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     # a few updates per run: executed notebooks keep every update in their saved output
     bar = tqdm(range(cfg.epochs), desc=name, disable=not progress, mininterval=15, miniters=max(1, cfg.epochs // 8))
     for epoch in bar:
-        history.train_loss.append(_run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler))
+        history.train_loss.append(_run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16))
         history.val_loss.append(_run_epoch(model, val_loader, loss_fn, device))
         if history.val_loss[-1] < best:
             best, history.best_epoch = history.val_loss[-1], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}")
+        bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}", refresh=False)
     history.seconds = time.perf_counter() - start
     history.images_per_second = cfg.epochs * len(train_ds) / max(history.seconds, 1e-9)
 

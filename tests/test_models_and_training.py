@@ -69,3 +69,20 @@ def test_wing_loss_is_log_then_linear():
     zero = torch.zeros(1)
     small, large = train.wing_loss(torch.tensor([0.01]), zero), train.wing_loss(torch.tensor([0.5]), zero)
     assert 0 < small < 0.05 and large == pytest.approx(0.5 - (0.05 - 0.05 * np.log1p(5.0)), rel=1e-5)
+
+
+def test_pretrained_option_averages_rgb_conv1(monkeypatch):
+    """Offline stand-in for the hub: the ImageNet state dict is a seeded random ResNet18's."""
+    import torchvision
+    from torchvision.models import _api
+
+    torch.manual_seed(1)
+    fake = torchvision.models.resnet18().state_dict()
+    monkeypatch.setattr(_api, "load_state_dict_from_url", lambda *a, **k: fake)
+    model = models.build({"kind": "resnet18", "n_points": 68, "pretrained": True})
+    assert torch.allclose(model.net.conv1.weight, fake["conv1.weight"].mean(1, keepdim=True))
+    assert torch.equal(model.net.layer3[0].conv1.weight, fake["layer3.0.conv1.weight"])
+    assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 68, 2)
+    # a checkpoint of a pretrained model reloads without touching the hub
+    monkeypatch.setattr(_api, "load_state_dict_from_url", lambda *a, **k: pytest.fail("hub contacted"))
+    models.build({"kind": "resnet18", "n_points": 68, "pretrained": True}, for_loading=True)
