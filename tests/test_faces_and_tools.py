@@ -126,3 +126,16 @@ def test_predict_cli_handles_what_users_have(tiny_checkpoint, tmp_path, capsys):
         x, y, w, h = record["faces"][0]["box"]
         cx, cy = (x + w / 2) / record["width"], (y + h / 2) / record["height"]
         assert 0.3 < cx < 0.55 and 0.1 < cy < 0.4, n  # upright: her face in the upper middle
+
+
+@pytest.mark.parametrize("decode", ["argmax", "soft_argmax"])
+def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
+    spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": decode, "backbone_from": None}
+    path = tmp_path / "heat.pt"
+    torch.save({"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25}}, path)
+    lm = Landmarker(path, device="cpu")
+    assert lm.net is not lm.model  # traced and frozen for the CPU
+    gray = np.random.default_rng(0).integers(0, 255, (100, 120), dtype=np.uint8)
+    fast = lm.from_boxes(gray, [(30, 20, 50, 50), (0, 0, 30, 30), (60, 40, 40, 40)])
+    lm.net = lm.model
+    np.testing.assert_allclose(fast, lm.from_boxes(gray, [(30, 20, 50, 50), (0, 0, 30, 30), (60, 40, 40, 40)]), atol=0.05)
