@@ -1,7 +1,8 @@
 """The writeup's outputs: headline figures merged into ``report/metrics.json`` and every
 notebook exported to ``report/<name>.html``.
 
-Usage: ``python -m helpers.report`` exports the notebooks as they are (with their outputs).
+Usage: ``python -m helpers.report`` exports the notebooks as they are (with their outputs);
+``python -m helpers.report --table`` prints the README's results table from the metrics file.
 """
 from __future__ import annotations
 
@@ -40,5 +41,32 @@ def export_html(notebooks: list[Path] | None = None, out_dir: Path = config.REPO
     return out
 
 
+ROWS = [  # (metrics key, what it is, target from the course issues)
+    ("imm_nose_val_mean_px_baseline", "IMM nose tip, course CNN 80x60 (px @ 640x480)", ""),
+    ("imm_nose_val_mean_px", "IMM nose tip, soft-argmax net (px @ 640x480)", "<= 8"),
+    ("imm_face_val_mean_px_baseline", "IMM 58 points, course CNN (px @ 640x480)", ""),
+    ("imm_face_val_mean_px", "IMM 58 points, two-stage soft-argmax (px @ 640x480)", "<= 7"),
+    ("ibug_test_nme_boxes", "300-W test, ResNet18 regression, labelled boxes (NME %)", "<= 4.5"),
+    ("ibug_test_nme_detector", "300-W test, ResNet18 regression, Haar detector (NME %, detected faces)", "<= 5"),
+    ("cpu_ms_per_face", "ResNet18 ms per face, batch 1, 2 CPU cores (flip averaging)", "<= 10"),
+    ("heatmap_ibug_test_nme_boxes", "300-W test, Gaussian heatmaps, labelled boxes (NME %)", "<= 3.5"),
+    ("heatmap_ibug_test_nme_detector", "300-W test, Gaussian heatmaps, Haar detector (NME %, detected faces)", "<= 4"),
+    ("zero_one_ibug_test_nme_boxes", "300-W test, zero-one heatmaps, labelled boxes (NME %)", ""),
+]
+
+
+def results_table(path: Path = METRICS) -> str:
+    """The README's results table, straight from ``report/metrics.json``."""
+    values = json.loads(path.read_text()) if path.exists() else {}
+    lines = ["| result | value | target |", "|---|---|---|"]
+    for key, label, target in ROWS:
+        if key in values:
+            lines.append(f"| {label} | {values[key]:.2f} | {target} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    export_html([Path(p).resolve() for p in sys.argv[1:]] or None)
+    if sys.argv[1:] == ["--table"]:
+        print(results_table())
+    else:
+        export_html([Path(p).resolve() for p in sys.argv[1:]] or None)

@@ -1,0 +1,16 @@
+import json
+
+from helpers import report
+
+
+def test_metrics_merge_and_smoke_runs_never_write(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    monkeypatch.setenv("FKP_SMOKE", "")
+    report.update_metrics({"a": 1.0}, path)
+    report.update_metrics({"imm_nose_val_mean_px": 5.0}, path)
+    assert json.loads(path.read_text()) == {"a": 1.0, "imm_nose_val_mean_px": 5.0}
+    monkeypatch.setenv("FKP_SMOKE", "1")
+    merged = report.update_metrics({"a": 99.0}, path)
+    assert merged["a"] == 99.0 and json.loads(path.read_text())["a"] == 1.0
+    table = report.results_table(path)
+    assert "| IMM nose tip, soft-argmax net (px @ 640x480) | 5.00 | <= 8 |" in table and "99" not in table
