@@ -11,8 +11,6 @@ context) and, when fitted, how to turn detector boxes into that crop (``calibrat
 """
 from __future__ import annotations
 
-import warnings
-
 import cv2
 import numpy as np
 import torch
@@ -33,21 +31,9 @@ class Landmarker:
         self.input_size = int(pre.get("input_size", 128))
         self.context = float(pre.get("context", DEFAULT_CONTEXT))
         self.flip = flip
-        self.net = self._compiled() if self.device.type == "cpu" else self.model
         cal = ckpt.get("calibration")
         self.detector = detector or HaarFaceDetector(**({"calibration": Calibration(**cal)} if cal else {}))
         self.checkpoint = ckpt
-
-    def _compiled(self):
-        """The model traced and frozen for CPU inference: batch norm folded into the
-        convolutions, oneDNN's fused kernels; the eager model if tracing fails."""
-        try:
-            example = torch.zeros(2, 1, self.input_size, self.input_size)
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # TorchScript's deprecation notices; it still serves here
-                return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(self.model, example)))
-        except Exception:  # an exotic model that does not trace: eager is always correct
-            return self.model
 
     def crops(self, gray: np.ndarray, boxes) -> tuple[torch.Tensor, list[np.ndarray]]:
         mats = [crop_matrix(b, self.input_size, self.context) for b in boxes]
@@ -64,7 +50,7 @@ class Landmarker:
         if len(boxes) == 0:
             return np.zeros((0, self.model.n_points, 2), np.float32)
         batch, mats = self.crops(gray, boxes)
-        units = predict_batch(self.net, batch.to(self.device), FLIP_PERMUTATION if self.flip else None).cpu().numpy()
+        units = predict_batch(self.model, batch.to(self.device), FLIP_PERMUTATION if self.flip else None).cpu().numpy()
         pixels = geometry.from_unit(units, (self.input_size, self.input_size))
         return np.stack([geometry.apply(geometry.invert(m), p) for m, p in zip(mats, pixels)])
 
