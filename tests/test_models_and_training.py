@@ -54,14 +54,14 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
     cfg = train.TrainConfig(epochs=15, lr=5e-3, batch_size=8)
     model, hist = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
     assert hist.val_loss[-1] < hist.val_loss[0] * 0.5
-    assert (tmp_path / "blob.pt").exists()
+    assert train.checkpoint_path("blob").exists() and tmp_path in train.checkpoint_path("blob").parents
     again, hist2 = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
     assert hist2.seconds == hist.seconds  # loaded, not retrained
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     _, hist3 = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", train.TrainConfig(epochs=2, lr=1e-2, batch_size=8), progress=False, device="cpu")
     assert len(hist3.train_loss) == 2  # other settings retrain
-    loaded, ckpt = train.load_checkpoint(tmp_path / "blob.pt", device="cpu")
+    loaded, ckpt = train.load_checkpoint(train.checkpoint_path("blob"), device="cpu")
     assert ckpt["spec"] == spec and not loaded.training
 
 
