@@ -56,7 +56,7 @@ def _check_imm(root: Path) -> str:
     missing = [s.image_path.name for s in samples if not s.image_path.exists()]
     if missing:
         raise DownloadError(f"{root}: images missing for {len(missing)} labels, e.g. {missing[0]}")
-    return f"240 images, 240 .asf files of 58 points"
+    return "240 images, 240 .asf files of 58 points"
 
 
 def _check_ibug(root: Path) -> str:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from . import config, geometry
 from .augment import NONE, Augment
 from .datasets import Item, KeypointDataset
-from .images import ImageError, load_image
+from .images import load_image
 from .landmarks68 import FLIP_PERMUTATION, FaceRecord, box_of
 
 DEFAULT_CONTEXT = 0.25
@@ -117,5 +117,3 @@ def face_dataset(records: Sequence[FaceRecord], input_size: int, augment: Augmen
     ds.records = list(records)
     return ds
 
-
-__all__ = ["crop_matrix", "crop_items", "face_dataset", "FACE_AUGMENT", "ImageError"]

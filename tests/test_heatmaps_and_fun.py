@@ -57,7 +57,6 @@ def test_backbone_from_a_regression_checkpoint(tmp_path):
 
 
 def _face(size=200, shift=0.0):
-    from helpers.landmarks68 import FLIP_PERMUTATION
     rng = np.random.default_rng(0)
     pts = rng.uniform(60, 140, (68, 2))
     pts[36:42] = [70 + shift, 90]
