@@ -3,7 +3,7 @@
 Every item is built from a *base frame*: the image already cropped or resized once (so no
 epoch spends time decoding JPEGs), with ``base_matrix`` mapping the original photo's pixels
 into it.  Augmentation warps the base frame to the model's input; predictions are mapped
-back to the original photo with :meth:`KeypointDataset.to_original`.
+back to the original photo with :meth:`KeypointDataset.input_to_original`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from . import geometry
 from .augment import NONE, Augment, flip_labels
-from .images import load_image
+from .images import centre, load_image, to_unit_float
 
 
 @dataclass
@@ -73,11 +73,11 @@ class KeypointDataset(Dataset):
 
     def __getitem__(self, index: int):
         image, points, _ = self.sample(index)
-        tensor = torch.from_numpy(image).float().div_(255.0).unsqueeze(0)
+        tensor = to_unit_float(image)
         if self.augment != NONE:
             tensor = self.augment.jitter(self.rng, tensor)
         target = torch.from_numpy(geometry.to_unit(points, self.input_wh))
-        return tensor - 0.5, target, index
+        return centre(tensor), target, index
 
     def input_to_original(self, index: int, points_input: np.ndarray) -> np.ndarray:
         """Map points predicted on the un-augmented input of item ``index`` back to its photo."""

@@ -17,6 +17,13 @@ import numpy as np
 Box = tuple[float, float, float, float]  # left, top, width, height
 
 
+def square(box: Box) -> Box:
+    """The square with the box's centre and its longer side: how a face crop sees any box."""
+    left, top, w, h = box
+    s = max(w, h)
+    return left + w / 2 - s / 2, top + h / 2 - s / 2, s, s
+
+
 def iou(a: Box, b: Box) -> float:
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     w = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
@@ -117,7 +124,7 @@ def calibrate(detector: HaarFaceDetector, faces, load) -> tuple[Calibration, flo
             dets = detector(image)
         lx, ly, lw, lh = face.box
         side = max(lw, lh)
-        k = match([Calibration(0, 0, 1).apply(d) for d in dets], (lx + lw / 2 - side / 2, ly + lh / 2 - side / 2, side, side), 0.2)
+        k = match([square(d) for d in dets], square(face.box), 0.2)
         if k is None:
             continue
         found += 1

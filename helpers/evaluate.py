@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .detect import match
+from .detect import match, square
 from .images import ImageError, load_image
 from .landmarker import Landmarker
 from .landmarks68 import OUTER_EYE_CORNERS, load_dlib_xml
@@ -47,7 +47,7 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
             continue
         if boxes == "detector":
             dets = landmarker.detect(gray)
-            picks = [match(dets, _square(f.box)) for f in group]
+            picks = [match(dets, square(f.box)) for f in group]
             use = [dets[k] for k in picks if k is not None]
         else:
             picks = list(range(len(group)))
@@ -74,12 +74,6 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
                    auc=metrics.auc(nmes) if len(nmes) else 0.0,
                    ms_per_face=1000 * seconds / max(timed, 1), boxes=boxes)
     return {"summary": summary, "rows": rows, "nmes": nmes, "pred": preds, "true": trues, "skipped": skipped}
-
-
-def _square(box):
-    left, top, w, h = box
-    s = max(w, h)
-    return left + w / 2 - s / 2, top + h / 2 - s / 2, s, s
 
 
 def write_outputs(result: dict, out: Path, label: str = "") -> None:

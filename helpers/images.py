@@ -4,7 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+def to_unit_float(images: np.ndarray) -> torch.Tensor:
+    """``uint8`` images, ``(..., H, W)``, as a float tensor in [0, 1] with a channel axis
+    before ``H``: the form photometric jitter works on."""
+    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(-3)
+
+
+def centre(tensor: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-0.5, 0.5], the course's network input range (training and inference alike)."""
+    return tensor - 0.5
 
 
 class ImageError(ValueError):

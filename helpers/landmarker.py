@@ -18,6 +18,7 @@ import torch
 from . import config, geometry
 from .detect import Calibration, HaarFaceDetector
 from .faces import DEFAULT_CONTEXT, crop_matrix
+from .images import centre, to_unit_float
 from .inference import predict_batch
 from .landmarks68 import FLIP_PERMUTATION
 from .train import load_checkpoint
@@ -38,8 +39,7 @@ class Landmarker:
     def crops(self, gray: np.ndarray, boxes) -> tuple[torch.Tensor, list[np.ndarray]]:
         mats = [crop_matrix(b, self.input_size, self.context) for b in boxes]
         size = (self.input_size, self.input_size)
-        batch = np.stack([geometry.warp(gray, m, size) for m in mats]).astype(np.float32) / 255.0 - 0.5
-        return torch.from_numpy(batch).unsqueeze(1), mats
+        return centre(to_unit_float(np.stack([geometry.warp(gray, m, size) for m in mats]))), mats
 
     @torch.no_grad()
     def from_boxes(self, gray: np.ndarray, boxes) -> np.ndarray:
