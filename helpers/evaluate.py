@@ -24,7 +24,7 @@ import numpy as np
 from . import metrics
 from .detect import match, square
 from .images import ImageError, load_image
-from .landmarker import Landmarker
+from .landmarker import Landmarker, add_cli_options
 from .landmarks68 import OUTER_EYE_CORNERS, load_dlib_xml
 
 
@@ -53,7 +53,7 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
             picks = list(range(len(group)))
             use = [f.box for f in group]
         start = time.perf_counter()
-        found = landmarker.from_boxes(gray, use)
+        found = landmarker.from_detections(gray, use) if boxes == "detector" else landmarker.from_boxes(gray, use)
         seconds += time.perf_counter() - start
         timed += len(use)
         it = iter(found)
@@ -118,11 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--boxes", choices=("labels", "detector"), default="labels")
     parser.add_argument("--out", type=Path, help="folder for ced.png and per_face.csv")
-    parser.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
-    parser.add_argument("--device", help="cpu or cuda (default: CUDA if available)")
+    add_cli_options(parser)
     args = parser.parse_args(argv)
     try:
-        lm = Landmarker(args.checkpoint, device=args.device, flip=not args.no_flip)
+        lm = Landmarker(args.checkpoint, device=args.device, flip=args.flip, precision=args.precision)
         result = evaluate(args.labels, lm, args.boxes)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -53,7 +53,9 @@ def zero_one_targets(units: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 def gaussian_mse(heatmaps: torch.Tensor, units: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Mean squared error against Gaussian targets (scaled by 1000 so the numbers read well)."""
+    """Mean squared error against unit-peak Gaussian targets (scaled by 1000 so the numbers
+    read well): the classic heatmap regression, slow to converge because nearly every cell's
+    target is zero."""
     return 1000.0 * F.mse_loss(heatmaps, gaussian_targets(units, heatmaps.shape[-2:], sigma))
 
 
@@ -61,6 +63,20 @@ def zero_one_cross_entropy(heatmaps: torch.Tensor, units: torch.Tensor) -> torch
     """Each map is a classifier over its ``h * w`` cells; the hot cell is the class."""
     b, k, h, w = heatmaps.shape
     return F.cross_entropy(heatmaps.reshape(b * k, h * w), zero_one_index(units, (h, w)).reshape(-1))
+
+
+def gaussian_cross_entropy(heatmaps: torch.Tensor, units: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Each map is a distribution over its cells (a softmax of the logits), fitted to the
+    Gaussian target normalised to sum to one: the zero-one classifier's loss with the sub-cell
+    position kept.  Reported as the KL divergence (cross-entropy minus the target's entropy),
+    so a perfect fit scores zero.  At that fit the log-probabilities are a parabola, which
+    :func:`decode_argmax`'s refinement reads exactly."""
+    b, k, h, w = heatmaps.shape
+    target = gaussian_targets(units, (h, w), sigma).reshape(b, k, -1)
+    target = target / target.sum(-1, keepdim=True)
+    log_p = heatmaps.float().reshape(b, k, -1).log_softmax(-1)
+    kl = torch.where(target > 0, target * (target.clamp_min(1e-30).log() - log_p), torch.zeros_like(target))
+    return kl.sum(-1).mean()
 
 
 def decode_argmax(heatmaps: torch.Tensor, refine: bool = True) -> torch.Tensor:

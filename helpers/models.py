@@ -100,7 +100,7 @@ class ResNet18Keypoints(nn.Module):
         n = self.net
         f = n.avgpool(n.layer4(n.layer3(n.layer2(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x)))))))))
         with torch.autocast(x.device.type, enabled=False):  # coordinates in full precision under bf16 training
-            return n.fc(torch.flatten(f, 1).float()).view(-1, self.n_points, 2)
+            return n.fc(torch.flatten(f, 1).to(n.fc.weight.dtype)).float().view(-1, self.n_points, 2)
 
 
 def _gray_resnet18(pretrained: bool):
@@ -125,11 +125,14 @@ class HeatmapResNet(nn.Module):
     ``soft_argmax``), so every tool that takes a regression model takes this one too;
     :meth:`heatmaps` gives the raw maps that training compares with targets.
 
-    ``backbone_from`` starts the backbone from a Part 3 regression checkpoint.
+    ``backbone_from`` starts the backbone from a Part 3 regression checkpoint.  ``logits``
+    says the maps were trained as logits of a softmax over the cells (the cross-entropy
+    losses); the argmax decoders then read the softmax, whose log is the logits up to a
+    constant, rather than the raw maps.
     """
 
     def __init__(self, n_points: int = 68, width: int = 128, decode: str = "argmax", beta: float = 1.0,
-                 pretrained: bool = False, backbone_from: str | None = None):
+                 pretrained: bool = False, backbone_from: str | None = None, logits: bool = False):
         super().__init__()
         net = _gray_resnet18(pretrained)
         if backbone_from:
@@ -144,6 +147,7 @@ class HeatmapResNet(nn.Module):
         self.n_points = n_points
         self.decode = decode
         self.beta = beta
+        self.logits = logits
 
     def heatmaps(self, x):
         feats, f = [], self.stem(x)
@@ -157,7 +161,10 @@ class HeatmapResNet(nn.Module):
         return self.head(top)
 
     def forward(self, x):
-        return decode(self.heatmaps(x).float(), self.decode, self.beta)
+        maps = self.heatmaps(x).float()
+        if self.logits and self.decode != "soft_argmax":
+            maps = maps.flatten(2).softmax(-1).view_as(maps)
+        return decode(maps, self.decode, self.beta)
 
 
 MODELS = {"course_cnn": CourseCNN, "soft_argmax": SoftArgmaxNet, "resnet18": ResNet18Keypoints, "heatmap_resnet18": HeatmapResNet}
@@ -175,6 +182,24 @@ def build(spec: dict, for_loading: bool = False) -> nn.Module:
     if kind not in MODELS:
         raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)}")
     return MODELS[kind](**spec)
+
+
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm into the convolution registered just before it, in place, for
+    inference (a fifth fewer passes over the activations on a CPU).  Valid for the models
+    here, where each BatchNorm directly follows the convolution registered before it."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if model.training:
+        raise ValueError("fuse_batchnorm folds running statistics: call it on a model in eval mode")
+    for parent in list(model.modules()):
+        children = list(parent.named_children())
+        for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                fused = fuse_conv_bn_eval(conv, bn)
+                conv.weight, conv.bias = fused.weight, fused.bias
+                setattr(parent, bn_name, nn.Identity())
+    return model
 
 
 def n_parameters(model: nn.Module) -> int:

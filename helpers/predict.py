@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .images import ImageError, load_image
-from .landmarker import Landmarker
+from .landmarker import Landmarker, add_cli_options
 
 
 def draw(rgb: np.ndarray, faces) -> np.ndarray:
@@ -53,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="+", type=Path)
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--device", help="cpu or cuda (default: CUDA if available)")
+    add_cli_options(parser)
     args = parser.parse_args(argv)
     try:
-        lm = Landmarker(args.checkpoint, device=args.device)
+        lm = Landmarker(args.checkpoint, device=args.device, flip=args.flip, precision=args.precision)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

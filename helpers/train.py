@@ -42,17 +42,20 @@ def wing_loss(pred: torch.Tensor, target: torch.Tensor, w: float = 0.05, eps: fl
 
 
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss, "smooth_l1": nn.functional.smooth_l1_loss, "wing": wing_loss}
-HEATMAP_LOSSES = ("heatmap_gaussian", "heatmap_zero_one")
+HEATMAP_LOSSES = ("heatmap_gaussian", "heatmap_gaussian_ce", "heatmap_zero_one")
 
 
 def criterion(cfg: "TrainConfig"):
     """``loss(model, images, targets)``: coordinate losses compare ``model(images)`` with the
     unit-coordinate targets; heatmap losses compare ``model.heatmaps(images)`` with maps made
-    from them (Gaussian: MSE; zero-one: cross-entropy over the cells)."""
+    from them (Gaussian: MSE, or cross-entropy of the cells' softmax against the normalised
+    Gaussian; zero-one: cross-entropy over the cells)."""
     from . import heatmaps
 
     if cfg.loss == "heatmap_gaussian":
         return lambda model, x, y: heatmaps.gaussian_mse(model.heatmaps(x), y, cfg.sigma)
+    if cfg.loss == "heatmap_gaussian_ce":
+        return lambda model, x, y: heatmaps.gaussian_cross_entropy(model.heatmaps(x), y, cfg.sigma)
     if cfg.loss == "heatmap_zero_one":
         return lambda model, x, y: heatmaps.zero_one_cross_entropy(model.heatmaps(x), y)
     if cfg.loss not in LOSSES:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import detect, evaluate, faces, geometry, metrics, models, predict
+from helpers import detect, evaluate, faces, geometry, landmarks68, metrics, models, predict
 from helpers.augment import NONE
 from helpers.landmarker import Landmarker
 from helpers.landmarks68 import FaceRecord
@@ -97,7 +97,7 @@ def test_evaluate_cli_and_skipped_images(ibug_root, tiny_checkpoint, tmp_path, c
     assert "faces scored:        3" in text and "NME:" in text and "AUC@10%" in text and "ms per face" in text
     assert "skipped 1 images" in text and "broken.jpg" in text
     assert (out / "ced.png").exists() and len((out / "per_face.csv").read_text().splitlines()) == 4
-    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--boxes", "detector", "--device", "cpu"]) == 0
+    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--boxes", "detector", "--device", "cpu", "--no-flip", "--precision", "float32"]) == 0
     assert "missed faces count as failures" in capsys.readouterr().out
 
 
@@ -141,3 +141,33 @@ def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
     for (x, y, w, h), p in zip(boxes, pts):  # decoded points stay within each face's crop
         m = 0.625 * max(w, h)
         assert (p[:, 0] >= x + w / 2 - m - 1).all() and (p[:, 0] <= x + w / 2 + m + 1).all()
+
+
+def test_landmarker_takes_flip_and_decoder_from_the_checkpoint(tmp_path):
+    spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": "argmax", "logits": True}
+    path = tmp_path / "heat.pt"
+    torch.save({"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25},
+                "inference": {"flip": True, "decode": "soft_argmax", "beta": 2.0}}, path)
+    lm = Landmarker(path, device="cpu")
+    assert lm.flip and lm.model.decode == "soft_argmax" and lm.model.beta == 2.0
+    assert not Landmarker(path, device="cpu", flip=False).flip
+    assert Landmarker(path, device="cpu", precision="float32").dtype == torch.float32
+    with pytest.raises(ValueError, match="precision"):
+        Landmarker(path, device="cpu", precision="half")
+
+
+def test_detected_faces_are_re_cropped_by_their_first_landmarks(tiny_checkpoint, monkeypatch):
+    lm = Landmarker(tiny_checkpoint, device="cpu")
+    face = np.array([[45.0, 35.0], [85.0, 79.0]] * 34)  # landmarks whose box is (45, 35, 40, 44)
+    seen = []
+
+    def from_boxes(gray, boxes):
+        seen.append([tuple(map(float, b)) for b in boxes])
+        return np.stack([face, np.full((68, 2), 7.0)])  # the second face's prediction collapses
+
+    monkeypatch.setattr(lm, "from_boxes", from_boxes)
+    lm.from_detections(None, [(40, 30, 50, 50), (0, 0, 20, 20)])
+    assert seen == [[(40, 30, 50, 50), (0, 0, 20, 20)], [(45, 35, 40, 44), (0, 0, 20, 20)]]
+    seen.clear()
+    lm.from_detections(None, [(40, 30, 50, 50), (0, 0, 20, 20)], passes=1)
+    assert len(seen) == 1

@@ -81,3 +81,16 @@ def test_sunglasses_cover_the_eyes_only():
     out = overlays.sunglasses(img, _face())
     assert out[90, 70].mean() < 80 and out[90, 130].mean() < 80  # dark lenses on both eyes
     assert (out[180:, :] == img[180:, :]).all() and (out[:40] == img[:40]).all()  # chin and forehead untouched
+
+
+def test_gaussian_cross_entropy_is_zero_at_its_target_and_decodes_exactly():
+    units = torch.tensor([[[0.1234, -0.4321], [-0.3, 0.25]]])
+    target = hm.gaussian_targets(units, (28, 28), 1.5)
+    logits = torch.log(target / target.sum((-1, -2), keepdim=True))  # the softmax is the target
+    assert hm.gaussian_cross_entropy(logits, units, 1.5) < 1e-5
+    assert hm.gaussian_cross_entropy(torch.zeros_like(logits), units, 1.5) > 1.0
+    model = models.build({"kind": "heatmap_resnet18", "n_points": 2, "logits": True})
+    model.heatmaps = lambda x: logits + 7.0  # logits are free up to a constant
+    np.testing.assert_allclose(model(None).numpy(), units.numpy(), atol=1e-4)
+    assert torch.isfinite(train.criterion(train.TrainConfig(loss="heatmap_gaussian_ce"))(
+        models.build({"kind": "heatmap_resnet18", "n_points": 68}), torch.zeros(2, 1, 64, 64), torch.zeros(2, 68, 2)))

@@ -86,3 +86,21 @@ def test_pretrained_option_averages_rgb_conv1(monkeypatch):
     # a checkpoint of a pretrained model reloads without touching the hub
     monkeypatch.setattr(_api, "load_state_dict_from_url", lambda *a, **k: pytest.fail("hub contacted"))
     models.build({"kind": "resnet18", "n_points": 68, "pretrained": True}, for_loading=True)
+
+
+@pytest.mark.parametrize("spec", [{"kind": "resnet18", "n_points": 68}, {"kind": "heatmap_resnet18", "n_points": 68}])
+def test_fuse_batchnorm_keeps_the_outputs(spec):
+    torch.manual_seed(0)
+    model = models.build(spec)
+    model.train()
+    with torch.no_grad():  # give the BatchNorms running statistics that are not the identity
+        for _ in range(3):
+            model.heatmaps(torch.randn(4, 1, 64, 64)) if hasattr(model, "heatmaps") else model(torch.randn(4, 1, 64, 64))
+    model.eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        fused = models.fuse_batchnorm(model)
+        after = fused(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert torch.allclose(before, after, atol=1e-4)
