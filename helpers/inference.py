@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from . import geometry
+from . import geometry, metrics
 from .augment import NONE
 
 
@@ -46,3 +46,19 @@ def predict_original(model, dataset, batch_size: int = 64, flip_permutation=None
 
 def ground_truth_original(dataset) -> np.ndarray:
     return np.stack([dataset.original_points(i) for i in range(len(dataset))])
+
+
+FLIP_MIN_GAIN = 0.1  # NME points a second, mirrored pass per face must buy to be worth it
+
+
+def nme_percent(model, dataset, flip_permutation=None) -> float:
+    """Mean NME (%) over a dataset's faces, in the original photos' pixels."""
+    pred = predict_original(model, dataset, flip_permutation=flip_permutation)
+    return 100 * float(metrics.nme(pred, ground_truth_original(dataset)).mean())
+
+
+def flip_pays(model, dataset, flip_permutation, min_gain: float = FLIP_MIN_GAIN) -> tuple[bool, float]:
+    """Whether test-time flip averaging lowers NME on ``dataset`` (validation faces) by at
+    least ``min_gain`` points, and the change it makes."""
+    change = nme_percent(model, dataset, flip_permutation) - nme_percent(model, dataset)
+    return change <= -min_gain, change

@@ -83,6 +83,16 @@ def checkpoint_path(name: str) -> Path:
     return config.CHECKPOINT_DIR / ("smoke" if config.smoke() else "") / f"{name}.pt"
 
 
+def record_inference(name: str, **settings) -> None:
+    """Store inference defaults chosen after training (``flip``; a heatmap model's ``decode``
+    and ``beta``) in run ``name``'s checkpoint, where :class:`helpers.landmarker.Landmarker`
+    reads them."""
+    path = checkpoint_path(name)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt["inference"] = {**ckpt.get("inference", {}), **settings}
+    torch.save(ckpt, path)
+
+
 def load_checkpoint(path: str | Path, device=None) -> tuple[nn.Module, dict]:
     """A model rebuilt from a checkpoint file, in eval mode, and the checkpoint's dict."""
     path = Path(path)

@@ -104,3 +104,11 @@ def test_fuse_batchnorm_keeps_the_outputs(spec):
         after = fused(x)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert torch.allclose(before, after, atol=1e-4)
+
+
+def test_record_inference_updates_the_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.delenv("FKP_SMOKE", raising=False)
+    torch.save({"spec": {}, "inference": {"flip": True}}, tmp_path / "run.pt")
+    train.record_inference("run", decode="argmax", beta=1.0)
+    assert torch.load(tmp_path / "run.pt", weights_only=False)["inference"] == {"flip": True, "decode": "argmax", "beta": 1.0}
