@@ -37,8 +37,11 @@ def base_to_input(input_size: int, context: float, base_scale: float) -> np.ndar
     return geometry.compose(geometry.invert(base), crop_matrix(unit, input_size, context))
 
 
+CROP_VERSION = 2  # bump when the crops change for the same records (2: exact pre-shrink in geometry.warp)
+
+
 def _cache_key(records: Sequence[FaceRecord], *params) -> str:
-    h = hashlib.sha256(json.dumps([str(p) for p in params]).encode())
+    h = hashlib.sha256(json.dumps([str(p) for p in (CROP_VERSION, *params)]).encode())
     for r in records:
         h.update(f"{r.image_path}|{r.box}|".encode())
         h.update(np.ascontiguousarray(r.points, np.float32).tobytes())

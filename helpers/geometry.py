@@ -84,10 +84,13 @@ def warp(image: np.ndarray, m: np.ndarray, out_wh: tuple[int, int], border: int 
     w, h = int(out_wh[0]), int(out_wh[1])
     sx, sy = math.hypot(m[0, 0], m[1, 0]), math.hypot(m[0, 1], m[1, 1])
     if min(sx, sy) < 0.5:
-        # pre-shrink with area averaging, then warp the rest of the way
+        # pre-shrink by a whole factor with area averaging, then warp the rest of the way; the
+        # frame is first trimmed to a multiple of the factor, so that the shrink is exactly 1/f
+        # (cv2.resize rounds an odd side, which would stretch the map by up to half a pixel)
         f = max(1, int(1.0 / max(sx, sy)))
-        small = cv2.resize(image, None, fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA)
-        pre = resize((image.shape[1], image.shape[0]), (small.shape[1], small.shape[0]))
+        h, w = (image.shape[0] // f) * f, (image.shape[1] // f) * f
+        small = cv2.resize(image[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
+        pre = resize((w, h), (w // f, h // f))
         return warp(small, compose(invert(pre), m), out_wh, border)
     return cv2.warpAffine(image, m.astype(np.float64), (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
 

@@ -53,6 +53,18 @@ def test_geometric_step_moves_blob_with_keypoint(name, matrix):
     np.testing.assert_allclose(centroid(out, moved), moved, atol=0.06)
 
 
+@pytest.mark.parametrize("wh", [(400, 300), (401, 301), (403, 299)])
+def test_large_downscale_keeps_keypoint_on_blob_for_any_frame_size(wh):
+    # a shrink below 0.5 goes through an area-averaged pre-shrink by a whole factor; with an
+    # odd side, letting cv2.resize round the size stretched the map by up to half a pixel
+    key = np.array([[301.3, 201.7]])
+    img = blob(wh, key[0], radius=10.0)
+    m = geometry.square_crop((0, 0, *wh), 140, 0.0)  # scale about 0.35: pre-shrink by 2
+    moved = geometry.apply(m, key)[0]
+    out = geometry.warp(img.astype(np.float32), m, (140, 140), border=0)
+    np.testing.assert_allclose(centroid(out, moved), moved, atol=0.03)
+
+
 def test_hflip_is_pixel_exact():
     img = np.zeros((5, 7), np.uint8)
     img[2, 1] = 255
