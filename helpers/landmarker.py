@@ -9,7 +9,9 @@ The notebooks, ``helpers.evaluate``, ``helpers.predict`` and the tests all go th
 The checkpoint says how its model wants faces cropped (``preprocess``: input size and
 context), when fitted, how to turn detector boxes into that crop (``calibration``), and
 whether test-time flip averaging is worth its cost for this model and, for a heatmap model,
-which decoder reads its maps best (``inference``, chosen on validation data).
+which decoder reads its maps best (``inference``, chosen on validation data), and the mean
+offset per point between the model and the 300-W labels, measured on the training faces
+(``inference["offset"]``, see :func:`helpers.inference.mean_residual`).
 
 Detector boxes are only a first guess of the landmark box the model was trained on, so a
 detected face is predicted twice: the second time in the box of the first prediction's
@@ -54,11 +56,13 @@ def _plausible(box, previous):
 
 class Landmarker:
     """``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
+    ``offset``: add the checkpoint's per-point offset, if it has one (``False`` to see the raw network).
     ``precision``: ``"auto"`` runs the weights in bfloat16 where :func:`bf16_is_fast` (about
     1.5x faster per face on this project's CPU, a change of 0.01 NME points), else float32.
     For inference every BatchNorm is folded into its convolution."""
 
-    def __init__(self, checkpoint, device=None, flip: bool | None = None, detector=None, precision: str = "auto"):
+    def __init__(self, checkpoint, device=None, flip: bool | None = None, detector=None, precision: str = "auto",
+                 offset: bool = True):
         self.device = torch.device(device) if device else config.device()
         self.model, ckpt = load_checkpoint(checkpoint, self.device)
         if precision not in ("auto", "float32", "bfloat16"):
@@ -73,6 +77,8 @@ class Landmarker:
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
         if "decode" in inference:  # a heatmap model's decoder, chosen on validation after training
             self.model.decode, self.model.beta = inference["decode"], inference.get("beta", 1.0)
+        stored = inference.get("offset") if offset else None
+        self.offset = None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
         cal = ckpt.get("calibration")
         self.detector = detector or HaarFaceDetector(**({"calibration": Calibration(**cal)} if cal else {}))
         self.checkpoint = ckpt
@@ -82,7 +88,7 @@ class Landmarker:
         size = (self.input_size, self.input_size)
         return centre(to_unit_float(np.stack([geometry.warp(gray, m, size) for m in mats]))), mats
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def from_boxes(self, gray: np.ndarray, boxes) -> np.ndarray:
         """``F x 68 x 2`` landmarks in the photo's pixels for faces in ``boxes`` (left, top, w, h).
 
@@ -92,7 +98,8 @@ class Landmarker:
             return np.zeros((0, self.model.n_points, 2), np.float32)
         batch, mats = self.crops(gray, boxes)
         batch = batch.to(self.device, self.dtype)
-        units = predict_batch(self.model, batch, FLIP_PERMUTATION if self.flip else None).float().cpu().numpy()
+        units = predict_batch(self.model, batch, FLIP_PERMUTATION if self.flip else None).float()
+        units = (units if self.offset is None else units + self.offset).cpu().numpy()
         pixels = geometry.from_unit(units, (self.input_size, self.input_size))
         return np.stack([geometry.apply(geometry.invert(m), p) for m, p in zip(mats, pixels)])
 

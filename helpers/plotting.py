@@ -46,13 +46,15 @@ def grid(images: Sequence, trues=None, preds=None, titles=None, ncols: int = 4, 
     return fig
 
 
-def loss_curves(histories: Mapping[str, object], ax=None, log: bool = True):
-    """Train (dashed) and validation (solid) loss per epoch for one or more runs."""
+def loss_curves(histories: Mapping[str, object], ax=None, log: bool = True, first_epoch: Mapping[str, int] | None = None):
+    """Train (dashed) and validation (solid) loss per epoch for one or more runs;
+    ``first_epoch`` places a run that continues another (a fine-tuning stage) after it."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for k, (label, h) in enumerate(histories.items()):
         color = f"C{k}"
-        epochs = np.arange(1, len(h.train_loss) + 1)
+        start = (first_epoch or {}).get(label, 1)
+        epochs = np.arange(start, start + len(h.train_loss))
         ax.plot(epochs, h.train_loss, "--", color=color, label=f"{label} train")
         ax.plot(epochs, h.val_loss, "-", color=color, label=f"{label} val")
     ax.set_xlabel("epoch")

@@ -124,21 +124,32 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, b
     return total / max(count, 1)
 
 
+def _origin(init_from) -> dict | None:
+    """What a fine-tuned run started from: the source checkpoint and when it was trained, so
+    that retraining the source retrains the fine-tuned run too."""
+    if init_from is None:
+        return None
+    src = torch.load(init_from, map_location="cpu", weights_only=False)
+    return {"checkpoint": Path(init_from).name, "train_config": src["train_config"], "seconds": src["history"]["seconds"]}
+
+
 def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(), retrain: bool = False,
-        device=None, progress: bool = True, extra: dict | None = None) -> tuple[nn.Module, History]:
+        device=None, progress: bool = True, extra: dict | None = None, init_from: str | Path | None = None) -> tuple[nn.Module, History]:
     """Train ``build(spec)`` on ``train_ds`` and keep the weights with the lowest validation loss.
 
     ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
-    prediction tool needs to rebuild the preprocessing).
+    prediction tool needs to rebuild the preprocessing).  ``init_from`` (a checkpoint of the
+    same spec) starts from its best weights instead: fine-tuning.
     """
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
+    origin = _origin(init_from)
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
     if path.exists() and not retrain:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         stored = {**asdict(TrainConfig()), **ckpt["train_config"]}  # settings added since default
-        if ckpt["spec"] == spec and stored == asdict(cfg):
+        if ckpt["spec"] == spec and stored == asdict(cfg) and ckpt.get("init_from") == origin:
             model = build(spec, for_loading=True)
             model.load_state_dict(ckpt["state_dict"])
             if progress:
@@ -146,7 +157,10 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
             return model.to(device).eval(), History(**ckpt["history"])
 
     config.seed_everything(cfg.seed)
-    model = build(spec).to(device)
+    model = build(spec)
+    if init_from is not None:
+        model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["state_dict"])
+    model = model.to(device)
     loss_fn = criterion(cfg)
     bf16 = cfg.bf16 and (device.type == "cpu" or torch.cuda.is_bf16_supported())
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -173,5 +187,5 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     model.load_state_dict(best_state)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"spec": spec, "train_config": asdict(cfg), "state_dict": model.state_dict(),
-                "history": asdict(history), **(extra or {})}, path)
+                "history": asdict(history), "init_from": origin, **(extra or {})}, path)
     return model.eval(), history

@@ -65,6 +65,23 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
     assert ckpt["spec"] == spec and not loaded.training
 
 
+def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
+    data, val = blob_dataset(64), blob_dataset(8, seed=1)
+    train.fit(spec, data, val, "source", train.TrainConfig(epochs=15, lr=5e-3, batch_size=8), progress=False, device="cpu")
+    tune = train.TrainConfig(epochs=1, lr=1e-4, batch_size=8)
+    _, scratch = train.fit(spec, data, val, "scratch", tune, progress=False, device="cpu")
+    _, tuned = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
+    assert tuned.val_loss[0] < 0.5 * scratch.val_loss[0]  # it kept what the source learned
+    assert torch.load(train.checkpoint_path("tuned"), weights_only=False)["init_from"]["checkpoint"] == "source.pt"
+    _, again = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
+    assert again.seconds == tuned.seconds  # reused
+    train.fit(spec, data, val, "source", train.TrainConfig(epochs=3, lr=5e-3, batch_size=8), progress=False, device="cpu")
+    _, redone = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
+    assert redone.seconds != tuned.seconds  # a retrained source retrains its fine-tuned run
+
+
 def test_wing_loss_is_log_then_linear():
     zero = torch.zeros(1)
     small, large = train.wing_loss(torch.tensor([0.01]), zero), train.wing_loss(torch.tensor([0.5]), zero)
