@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -189,3 +189,15 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     torch.save({"spec": spec, "train_config": asdict(cfg), "state_dict": model.state_dict(),
                 "history": asdict(history), "init_from": origin, **(extra or {})}, path)
     return model.eval(), history
+
+
+def fit_and_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, cfg: TrainConfig, fine_tune: dict,
+                      **fit_kwargs) -> tuple[nn.Module, History, History]:
+    """Train run ``name`` in two stages: ``cfg`` on ``train_ds`` (kept as ``{name}_mixed``), then,
+    from that stage's best weights, ``cfg`` changed by ``fine_tune`` (fewer epochs, a lower
+    learning rate) on ``tune_ds`` alone: a mix of data sets teaches faces in general, the
+    second stage adapts the model to the one it is scored on.  Returns the model and both
+    stages' histories; ``fit_kwargs`` go to both :func:`fit` calls."""
+    _, mixed = fit(spec, train_ds, val_ds, f"{name}_mixed", cfg, **fit_kwargs)
+    model, tuned = fit(spec, tune_ds, val_ds, name, replace(cfg, **fine_tune), init_from=checkpoint_path(f"{name}_mixed"), **fit_kwargs)
+    return model, mixed, tuned

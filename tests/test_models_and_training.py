@@ -82,6 +82,19 @@ def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch
     assert redone.seconds != tuned.seconds  # a retrained source retrains its fine-tuned run
 
 
+def test_fit_and_fine_tune_keeps_both_stages(tmp_path, monkeypatch):
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
+    cfg = train.TrainConfig(epochs=2, lr=5e-3, batch_size=8)
+    _, mixed, tuned = train.fit_and_fine_tune(spec, blob_dataset(32), blob_dataset(16, seed=2), blob_dataset(8, seed=1), "run", cfg,
+                                              {"epochs": 1, "lr": 1e-4}, progress=False, device="cpu")
+    assert len(mixed.train_loss) == 2 and len(tuned.train_loss) == 1
+    first = torch.load(train.checkpoint_path("run_mixed"), weights_only=False)
+    second = torch.load(train.checkpoint_path("run"), weights_only=False)
+    assert first["train_config"]["n_train"] == 32 and second["train_config"]["n_train"] == 16
+    assert second["train_config"]["lr"] == 1e-4 and second["init_from"]["checkpoint"] == "run_mixed.pt"
+
+
 def test_wing_loss_is_log_then_linear():
     zero = torch.zeros(1)
     small, large = train.wing_loss(torch.tensor([0.01]), zero), train.wing_loss(torch.tensor([0.5]), zero)
