@@ -27,7 +27,8 @@ def predict_batch(model, images: torch.Tensor, flip_permutation: np.ndarray | No
         out, mirrored = both[: len(images)], both[len(images):, torch.as_tensor(flip_permutation, device=both.device)]
         mirrored[..., 0] = -mirrored[..., 0]
         out = (out + mirrored) / 2
-    return out if offset is None else out + torch.as_tensor(offset, dtype=out.dtype, device=out.device)
+    # in float32: a bfloat16 sum would round away most of an offset of a tenth of a pixel
+    return out if offset is None else out.float() + torch.as_tensor(offset, dtype=torch.float32, device=out.device)
 
 
 def predict_units(model, dataset, batch_size: int = 64, device=None, flip_permutation=None, offset=None) -> np.ndarray:

@@ -98,8 +98,7 @@ class Landmarker:
             return np.zeros((0, self.model.n_points, 2), np.float32)
         batch, mats = self.crops(gray, boxes)
         batch = batch.to(self.device, self.dtype)
-        units = predict_batch(self.model, batch, FLIP_PERMUTATION if self.flip else None).float()
-        units = (units if self.offset is None else units + self.offset).cpu().numpy()
+        units = predict_batch(self.model, batch, FLIP_PERMUTATION if self.flip else None, self.offset).float().cpu().numpy()
         pixels = geometry.from_unit(units, (self.input_size, self.input_size))
         return np.stack([geometry.apply(geometry.invert(m), p) for m, p in zip(mats, pixels)])
 
