@@ -84,9 +84,9 @@ def checkpoint_path(name: str) -> Path:
 
 
 def record_inference(name: str, **settings) -> None:
-    """Store inference defaults chosen after training (``flip``; a heatmap model's ``decode``
-    and ``beta``) in run ``name``'s checkpoint, where :class:`helpers.landmarker.Landmarker`
-    reads them."""
+    """Store inference defaults chosen after training (``flip`` and ``offset``, see
+    :func:`helpers.inference.choose_settings`; a heatmap model's ``decode`` and ``beta``) in run
+    ``name``'s checkpoint, where :class:`helpers.landmarker.Landmarker` reads them."""
     path = checkpoint_path(name)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     ckpt["inference"] = {**ckpt.get("inference", {}), **settings}
@@ -124,13 +124,12 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, b
     return total / max(count, 1)
 
 
-def _origin(init_from) -> dict | None:
+def _origin(init_from, source: dict | None) -> dict | None:
     """What a fine-tuned run started from: the source checkpoint and when it was trained, so
     that retraining the source retrains the fine-tuned run too."""
-    if init_from is None:
+    if source is None:
         return None
-    src = torch.load(init_from, map_location="cpu", weights_only=False)
-    return {"checkpoint": Path(init_from).name, "train_config": src["train_config"], "seconds": src["history"]["seconds"]}
+    return {"checkpoint": Path(init_from).name, "train_config": source["train_config"], "seconds": source["history"]["seconds"]}
 
 
 def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(), retrain: bool = False,
@@ -144,7 +143,8 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
-    origin = _origin(init_from)
+    source = torch.load(init_from, map_location="cpu", weights_only=False) if init_from is not None else None
+    origin = _origin(init_from, source)
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
     if path.exists() and not retrain:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
@@ -158,8 +158,8 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
 
     config.seed_everything(cfg.seed)
     model = build(spec)
-    if init_from is not None:
-        model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["state_dict"])
+    if source is not None:
+        model.load_state_dict(source["state_dict"])
     model = model.to(device)
     loss_fn = criterion(cfg)
     bf16 = cfg.bf16 and (device.type == "cpu" or torch.cuda.is_bf16_supported())
