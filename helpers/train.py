@@ -125,8 +125,8 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, b
 
 
 def _origin(init_from, source: dict | None) -> dict | None:
-    """What a fine-tuned run started from: the source checkpoint and when it was trained, so
-    that retraining the source retrains the fine-tuned run too."""
+    """Which run a model started from (a fine-tuning source, or a backbone's checkpoint): its
+    file name and when it was trained, so that retraining it retrains what started from it."""
     if source is None:
         return None
     return {"checkpoint": Path(init_from).name, "train_config": source["train_config"], "seconds": source["history"]["seconds"]}
@@ -138,18 +138,24 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
 
     ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
     prediction tool needs to rebuild the preprocessing).  ``init_from`` (a checkpoint of the
-    same spec) starts from its best weights instead: fine-tuning.
+    same spec) starts from its best weights instead: fine-tuning.  A stored run is reused only
+    if it started from the same weights: the same ``init_from`` run and, for a spec with a
+    ``backbone_from`` checkpoint (Part 4's heatmaps on Part 3's backbone), the same run of that
+    checkpoint; the path alone would not notice that it was trained again.
     """
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
     source = torch.load(init_from, map_location="cpu", weights_only=False) if init_from is not None else None
     origin = _origin(init_from, source)
+    backbone = spec.get("backbone_from")
+    backbone_origin = _origin(backbone, torch.load(backbone, map_location="cpu", weights_only=False)) if backbone else None
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
     if path.exists() and not retrain:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         stored = {**asdict(TrainConfig()), **ckpt["train_config"]}  # settings added since default
-        if ckpt["spec"] == spec and stored == asdict(cfg) and ckpt.get("init_from") == origin:
+        same_start = ckpt.get("init_from") == origin and ckpt.get("backbone_origin") == backbone_origin
+        if ckpt["spec"] == spec and stored == asdict(cfg) and same_start:
             model = build(spec, for_loading=True)
             model.load_state_dict(ckpt["state_dict"])
             if progress:
@@ -187,7 +193,7 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     model.load_state_dict(best_state)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"spec": spec, "train_config": asdict(cfg), "state_dict": model.state_dict(),
-                "history": asdict(history), "init_from": origin, **(extra or {})}, path)
+                "history": asdict(history), "init_from": origin, "backbone_origin": backbone_origin, **(extra or {})}, path)
     return model.eval(), history
 
 

@@ -82,6 +82,24 @@ def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch
     assert redone.seconds != tuned.seconds  # a retrained source retrains its fine-tuned run
 
 
+
+def test_a_retrained_backbone_retrains_the_run_built_on_it(tmp_path, monkeypatch):
+    """Part 4's heatmap runs name Part 3's checkpoint as their backbone by path; retraining
+    Part 3 keeps the path, and must still retrain them."""
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    data, val = blob_dataset(8), blob_dataset(8, seed=1)
+    regression = {"kind": "resnet18", "n_points": 1}
+    cfg = train.TrainConfig(epochs=1, lr=1e-3, batch_size=8)
+    train.fit(regression, data, val, "part3", cfg, progress=False, device="cpu")
+    spec = {"kind": "heatmap_resnet18", "n_points": 1, "backbone_from": str(train.checkpoint_path("part3")), "logits": True}
+    heat = train.TrainConfig(epochs=1, lr=1e-3, batch_size=8, loss="heatmap_zero_one")
+    _, first = train.fit(spec, data, val, "part4", heat, progress=False, device="cpu")
+    _, again = train.fit(spec, data, val, "part4", heat, progress=False, device="cpu")
+    assert again.seconds == first.seconds  # same backbone run: reused
+    train.fit(regression, data, val, "part3", cfg, retrain=True, progress=False, device="cpu")
+    _, redone = train.fit(spec, data, val, "part4", heat, progress=False, device="cpu")
+    assert redone.seconds != first.seconds
+
 def test_fit_and_fine_tune_keeps_both_stages(tmp_path, monkeypatch):
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
