@@ -129,7 +129,9 @@ def _origin(init_from, source: dict | None) -> dict | None:
     file name and when it was trained, so that retraining it retrains what started from it."""
     if source is None:
         return None
-    return {"checkpoint": Path(init_from).name, "train_config": source["train_config"], "seconds": source["history"]["seconds"]}
+    # a checkpoint not written by fit (a backbone from elsewhere) is known by its name alone
+    return {"checkpoint": Path(init_from).name, "train_config": source.get("train_config"),
+            "seconds": source.get("history", {}).get("seconds")}
 
 
 def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(), retrain: bool = False,
