@@ -45,7 +45,11 @@ def predict_units(model, dataset, batch_size: int = 64, device=None, flip_permut
 
 def predict_original(model, dataset, batch_size: int = 64, flip_permutation=None, offset=None) -> np.ndarray:
     """Predictions in the original photos' pixels, ``N x K x 2`` (optionally flip-averaged)."""
-    units = predict_units(model, dataset, batch_size, flip_permutation=flip_permutation, offset=offset)
+    return units_to_original(predict_units(model, dataset, batch_size, flip_permutation=flip_permutation, offset=offset), dataset)
+
+
+def units_to_original(units: np.ndarray, dataset) -> np.ndarray:
+    """Unit-coordinate predictions on the dataset's un-augmented inputs -> its photos' pixels."""
     pixels = geometry.from_unit(units, dataset.input_wh)
     return np.stack([dataset.input_to_original(i, p) for i, p in enumerate(pixels)])
 
@@ -59,8 +63,11 @@ FLIP_MIN_GAIN = 0.1  # NME points a second, mirrored pass per face must buy to b
 
 def nme_percent(model, dataset, flip_permutation=None, offset=None) -> float:
     """Mean NME (%) over a dataset's faces, in the original photos' pixels."""
-    pred = predict_original(model, dataset, flip_permutation=flip_permutation, offset=offset)
-    return 100 * float(metrics.nme(pred, ground_truth_original(dataset)).mean())
+    return _nme_of_units(predict_units(model, dataset, flip_permutation=flip_permutation, offset=offset), dataset)
+
+
+def _nme_of_units(units: np.ndarray, dataset) -> float:
+    return 100 * float(metrics.nme(units_to_original(units, dataset), ground_truth_original(dataset)).mean())
 
 
 def mean_residual(model, dataset, flip_permutation=None) -> np.ndarray:
@@ -92,7 +99,8 @@ def choose_settings(model, val_ds, offset_faces, flip_permutation, min_gain: flo
         perm = flip_permutation if flip else None
         offsets[flip] = mean_residual(model, offset_faces, perm)
         way = "flip averaging" if flip else "one pass"
-        scores[(way, "network alone")] = nme_percent(model, val_ds, perm)
-        scores[(way, "with offset")] = nme_percent(model, val_ds, perm, offsets[flip])
+        units = predict_units(model, val_ds, flip_permutation=perm)  # one pass scores both columns
+        scores[(way, "network alone")] = _nme_of_units(units, val_ds)
+        scores[(way, "with offset")] = _nme_of_units(units + offsets[flip].astype(np.float32), val_ds)
     use_flip = allow_flip and scores[("flip averaging", "with offset")] <= scores[("one pass", "with offset")] - min_gain
     return {"flip": use_flip, "offset": offsets[use_flip].tolist()}, scores
