@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -83,27 +83,42 @@ def records_boxed_by(paths: Sequence, points: Sequence[np.ndarray], box_points: 
     return [FaceRecord(Path(p), box_of(np.asarray(b)), np.asarray(pts, np.float32)) for p, pts, b in zip(paths, points, box_points)]
 
 
-def ibug_splits(ibug_root: Path, youtube_root: Path, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None):
-    """The 68-point parts' data: ``(train, val, test)`` face lists and a table of sources.
+class Splits(NamedTuple):
+    train: list[FaceRecord]
+    val: list[FaceRecord]
+    test: list[FaceRecord]
+    sources: dict[str, tuple[int, str]]
+    youtube_val: list[FaceRecord]
 
-    Training: 300-W train XML minus ``val_fraction`` of its photos, plus every labelled
-    YouTube-Faces frame (training and test CSVs).  Validation: those held-out 300-W photos.
+
+def ibug_splits(ibug_root: Path, youtube_root: Path, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None,
+                youtube_val_fraction: float = 0.1) -> Splits:
+    """The 68-point parts' data: train, validation and test face lists and a table of sources.
+
+    Training: 300-W train XML minus ``val_fraction`` of its photos, plus the labelled
+    YouTube-Faces frames (training and test CSVs) minus ``youtube_val_fraction`` of their
+    people.  Validation: those held-out 300-W photos (``val``, for choices) and YouTube people
+    (``youtube_val``, a second domain, to report what fine-tuning on 300-W costs elsewhere).
     Test: the 300-W test XML, never trained on.  ``limit`` keeps a few of each (smoke runs)."""
     from .landmarks68 import load_dlib_xml, load_youtube_csv, split_by_photo
 
     ibug_train, ibug_val = split_by_photo(load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_train.xml"), val_fraction, seed)
     youtube = (load_youtube_csv(Path(youtube_root) / "training_frames_keypoints.csv", Path(youtube_root) / "training")
                + load_youtube_csv(Path(youtube_root) / "test_frames_keypoints.csv", Path(youtube_root) / "test"))
+    youtube, youtube_val = split_by_photo(youtube, youtube_val_fraction, seed)  # frames are named <person>_<k>.jpg
     test = load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_test.xml")
     if limit:
-        ibug_train, ibug_val, youtube, test = ibug_train[:limit], ibug_val[: limit // 2], youtube[:limit], test[: limit // 2]
+        ibug_train, ibug_val, youtube, youtube_val, test = (ibug_train[:limit], ibug_val[: limit // 2], youtube[:limit],
+                                                            youtube_val[: limit // 2], test[: limit // 2])
+    yt_share = round(100 * youtube_val_fraction)
     sources = {
         f"300-W train XML, {100 - round(100 * val_fraction)} % of photos": (len(ibug_train), "training"),
-        "YouTube-Faces 68 (all labelled frames)": (len(youtube), "training"),
+        f"YouTube-Faces 68, {100 - yt_share} % of people": (len(youtube), "training"),
         f"300-W train XML, {round(100 * val_fraction)} % of photos": (len(ibug_val), "validation (model selection)"),
+        f"YouTube-Faces 68, {yt_share} % of people": (len(youtube_val), "validation, a second domain"),
         "300-W test XML": (len(test), "test (scored once)"),
     }
-    return ibug_train + youtube, ibug_val, test, sources
+    return Splits(ibug_train + youtube, ibug_val, test, sources, youtube_val)
 
 
 FACE_AUGMENT = Augment(max_rotation=20, max_shift=6, scale=(0.9, 1.1), flip_p=0.5, brightness=0.3, contrast=0.3)

@@ -77,7 +77,7 @@ def mean_residual(model, dataset, flip_permutation=None) -> np.ndarray:
 
     Why a model trained on flipped faces keeps one: a mirror image moves any sideways habit of
     the annotators to the other side, so the network learns the average of the two and
-    predicts off the 300-W labels in x by half a crop pixel or more (at 112 px), in every set,
+    predicts off the 300-W labels in x by about half a crop pixel (at 112 px), in every set,
     its own training faces included; and most training faces are YouTube frames, labelled by
     other annotators, whose habits the network partly learns.  Estimated on the 300-W
     *training* faces and added to every prediction (the notebooks show what it buys)."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -199,13 +201,38 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     return model.eval(), history
 
 
-def fit_and_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, cfg: TrainConfig, fine_tune: dict,
-                      **fit_kwargs) -> tuple[nn.Module, History, History]:
+def fine_tune_runs(name: str, lrs: Sequence[float]) -> dict[str, str]:
+    """The candidates of :func:`fit_and_choose_fine_tune`, by label: their run names."""
+    return {"none": f"{name}_mixed", **{f"lr {lr:g}": f"{name}_lr{lr:g}" for lr in lrs}}
+
+
+def fit_and_choose_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, cfg: TrainConfig, fine_tune: dict,
+                             lrs: Sequence[float], score: Callable[[nn.Module], dict[str, float]], select: str,
+                             **fit_kwargs) -> tuple[nn.Module, History, History | None, dict[str, dict[str, float]]]:
     """Train run ``name`` in two stages: ``cfg`` on ``train_ds`` (kept as ``{name}_mixed``), then,
-    from that stage's best weights, ``cfg`` changed by ``fine_tune`` (fewer epochs, a lower
-    learning rate) on ``tune_ds`` alone: a mix of data sets teaches faces in general, the
-    second stage adapts the model to the one it is scored on.  Returns the model and both
-    stages' histories; ``fit_kwargs`` go to both :func:`fit` calls."""
-    _, mixed = fit(spec, train_ds, val_ds, f"{name}_mixed", cfg, **fit_kwargs)
-    model, tuned = fit(spec, tune_ds, val_ds, name, replace(cfg, **fine_tune), init_from=checkpoint_path(f"{name}_mixed"), **fit_kwargs)
-    return model, mixed, tuned
+    from that stage's best weights, ``cfg`` changed by ``fine_tune`` (fewer epochs) on
+    ``tune_ds`` alone at a lower learning rate: a mix of data sets teaches faces in general,
+    the second stage adapts the model to the one it is scored on.
+
+    How hard to fine-tune is chosen, not fixed: every rate in ``lrs`` is tried, and so is no
+    second stage at all (their runs: :func:`fine_tune_runs`).  ``score`` measures each
+    candidate on one or more validation sets (model -> ``{set: NME}``); the lowest
+    ``score[select]`` wins, so ``select`` should be the set that stands for the data the model
+    is for, markup included.  The other sets are reported, not used: they show what the
+    second stage costs elsewhere.  The winner's checkpoint is copied to run ``name``.  Returns the model, both
+    stages' histories (the second ``None`` when no second stage won) and every candidate's
+    scores with its second stage's training ``seconds``; ``fit_kwargs`` go to every
+    :func:`fit` call."""
+    runs = fine_tune_runs(name, lrs)
+    mixed_model, mixed = fit(spec, train_ds, val_ds, runs["none"], cfg, **fit_kwargs)
+    candidates = {"none": (mixed_model, None, runs["none"])}
+    for lr, (label, run) in zip(lrs, list(runs.items())[1:]):
+        model, tuned = fit(spec, tune_ds, val_ds, run, replace(cfg, **{**fine_tune, "lr": lr}),
+                           init_from=checkpoint_path(runs["none"]), **fit_kwargs)
+        candidates[label] = (model, tuned, run)
+    table = {label: {**score(model), "seconds": tuned.seconds if tuned else 0.0}
+             for label, (model, tuned, _) in candidates.items()}
+    chosen = min(table, key=lambda label: table[label][select])
+    model, tuned, run = candidates[chosen]
+    shutil.copyfile(checkpoint_path(run), checkpoint_path(name))
+    return model, mixed, tuned, table

@@ -41,6 +41,17 @@ def test_split_by_photo_keeps_photos_whole(ibug_root):
     assert 0.05 < len(held) / len(faces) < 0.15
 
 
+def test_ibug_splits_hold_out_youtube_people_too(ibug_root, youtube_root):
+    from helpers import faces
+    splits = faces.ibug_splits(ibug_root, youtube_root, 0.1, seed=0)
+    person = lambda f: f.image_path.stem.rsplit("_", 1)[0]
+    youtube_train = [f for f in splits.train if f.image_path.parent.name in ("training", "test")]
+    assert len(youtube_train) + len(splits.youtube_val) == 3531 + 770  # every frame, one side or the other
+    assert not ({person(f) for f in youtube_train} & {person(f) for f in splits.youtube_val})
+    assert 0.05 < len(splits.youtube_val) / (3531 + 770) < 0.15
+    assert not set(map(id, splits.val)) & set(map(id, splits.train))
+
+
 XML = """<?xml version='1.0'?><dataset><images>
 <image file='a.jpg'><box top='1' left='2' width='30' height='40'>{parts}</box></image>
 </images></dataset>"""
