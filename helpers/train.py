@@ -208,7 +208,7 @@ def fine_tune_runs(name: str, lrs: Sequence[float]) -> dict[str, str]:
 
 def fit_and_choose_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, cfg: TrainConfig, fine_tune: dict,
                              lrs: Sequence[float], score: Callable[[nn.Module], dict[str, float]], select: str,
-                             **fit_kwargs) -> tuple[nn.Module, History, History | None, dict[str, dict[str, float]]]:
+                             **fit_kwargs) -> tuple[nn.Module, History, History | None, dict[str, dict[str, float]], str]:
     """Train run ``name`` in two stages: ``cfg`` on ``train_ds`` (kept as ``{name}_mixed``), then,
     from that stage's best weights, ``cfg`` changed by ``fine_tune`` (fewer epochs) on
     ``tune_ds`` alone at a lower learning rate: a mix of data sets teaches faces in general,
@@ -220,9 +220,9 @@ def fit_and_choose_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, c
     ``score[select]`` wins, so ``select`` should be the set that stands for the data the model
     is for, markup included.  The other sets are reported, not used: they show what the
     second stage costs elsewhere.  The winner's checkpoint is copied to run ``name``.  Returns the model, both
-    stages' histories (the second ``None`` when no second stage won) and every candidate's
-    scores with its second stage's training ``seconds``; ``fit_kwargs`` go to every
-    :func:`fit` call."""
+    stages' histories (the second ``None`` when no second stage won), every candidate's scores
+    with its second stage's training ``seconds``, and the winner's label; ``fit_kwargs`` go to
+    every :func:`fit` call."""
     runs = fine_tune_runs(name, lrs)
     mixed_model, mixed = fit(spec, train_ds, val_ds, runs["none"], cfg, **fit_kwargs)
     candidates = {"none": (mixed_model, None, runs["none"])}
@@ -235,4 +235,4 @@ def fit_and_choose_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, c
     chosen = min(table, key=lambda label: table[label][select])
     model, tuned, run = candidates[chosen]
     shutil.copyfile(checkpoint_path(run), checkpoint_path(name))
-    return model, mixed, tuned, table
+    return model, mixed, tuned, table, chosen

@@ -107,9 +107,9 @@ def test_fit_and_choose_fine_tune_keeps_the_lowest_selected_score(tmp_path, monk
     cfg = train.TrainConfig(epochs=1, lr=5e-3, batch_size=8)
     data = (blob_dataset(24), blob_dataset(16, seed=2), blob_dataset(8, seed=1))
     marks = iter([{"a": 3.0, "b": 0.0}, {"a": 1.0, "b": 4.0}, {"a": 2.0, "b": 2.0}])  # none, lr 1e-3, lr 1e-4
-    model, mixed, tuned, table = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
-                                                                lambda m: next(marks), "a", progress=False, device="cpu")
-    assert list(table) == ["none", "lr 0.001", "lr 0.0001"] and table["lr 0.001"]["b"] == 4.0
+    model, mixed, tuned, table, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
+                                                                        lambda m: next(marks), "a", progress=False, device="cpu")
+    assert list(table) == ["none", "lr 0.001", "lr 0.0001"] and table["lr 0.001"]["b"] == 4.0 and chosen == "lr 0.001"
     chosen = torch.load(train.checkpoint_path("run"), weights_only=False)
     assert chosen["train_config"]["lr"] == 1e-3 and chosen["init_from"]["checkpoint"] == "run_mixed.pt"
     assert tuned is not None and len(mixed.train_loss) == 1
@@ -117,9 +117,9 @@ def test_fit_and_choose_fine_tune_keeps_the_lowest_selected_score(tmp_path, monk
     assert first["train_config"]["n_train"] == 24 and first["train_config"]["lr"] == 5e-3
     assert chosen["train_config"]["n_train"] == 16 and chosen["train_config"]["epochs"] == 1
     marks = iter([{"a": 1.0}, {"a": 2.0}, {"a": 2.0}])  # no second stage wins: the first stage's weights are kept
-    _, _, tuned, _ = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
-                                                    lambda m: next(marks), "a", progress=False, device="cpu")
-    assert tuned is None and torch.load(train.checkpoint_path("run"), weights_only=False)["train_config"]["lr"] == 5e-3
+    _, _, tuned, _, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
+                                                            lambda m: next(marks), "a", progress=False, device="cpu")
+    assert tuned is None and chosen == "none" and torch.load(train.checkpoint_path("run"), weights_only=False)["train_config"]["lr"] == 5e-3
 
 
 def test_wing_loss_is_log_then_linear():
