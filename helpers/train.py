@@ -219,10 +219,11 @@ def fit_and_choose_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, c
     candidate on one or more validation sets (model -> ``{set: NME}``); the lowest
     ``score[select]`` wins, so ``select`` should be the set that stands for the data the model
     is for, markup included.  The other sets are reported, not used: they show what the
-    second stage costs elsewhere.  The winner's checkpoint is copied to run ``name``.  Returns the model, both
-    stages' histories (the second ``None`` when no second stage won), every candidate's scores
-    with its second stage's training ``seconds``, and the winner's label; ``fit_kwargs`` go to
-    every :func:`fit` call."""
+    second stage costs elsewhere.  The winner's checkpoint is copied to run ``name``.
+
+    Returns the model, both stages' histories (the second ``None`` when no second stage won),
+    every candidate's scores with its second stage's training ``seconds``, and the winner's
+    label; ``fit_kwargs`` go to every :func:`fit` call."""
     runs = fine_tune_runs(name, lrs)
     mixed_model, mixed = fit(spec, train_ds, val_ds, runs["none"], cfg, **fit_kwargs)
     candidates = {"none": (mixed_model, None, runs["none"])}

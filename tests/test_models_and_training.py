@@ -82,7 +82,6 @@ def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch
     assert redone.seconds != tuned.seconds  # a retrained source retrains its fine-tuned run
 
 
-
 def test_a_retrained_backbone_retrains_the_run_built_on_it(tmp_path, monkeypatch):
     """Part 4's heatmap runs name Part 3's checkpoint as their backbone by path; retraining
     Part 3 keeps the path, and must still retrain them."""
@@ -110,12 +109,12 @@ def test_fit_and_choose_fine_tune_keeps_the_lowest_selected_score(tmp_path, monk
     model, mixed, tuned, table, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
                                                                         lambda m: next(marks), "a", progress=False, device="cpu")
     assert list(table) == ["none", "lr 0.001", "lr 0.0001"] and table["lr 0.001"]["b"] == 4.0 and chosen == "lr 0.001"
-    chosen = torch.load(train.checkpoint_path("run"), weights_only=False)
-    assert chosen["train_config"]["lr"] == 1e-3 and chosen["init_from"]["checkpoint"] == "run_mixed.pt"
+    kept = torch.load(train.checkpoint_path("run"), weights_only=False)
+    assert kept["train_config"]["lr"] == 1e-3 and kept["init_from"]["checkpoint"] == "run_mixed.pt"
     assert tuned is not None and len(mixed.train_loss) == 1
     first = torch.load(train.checkpoint_path("run_mixed"), weights_only=False)
     assert first["train_config"]["n_train"] == 24 and first["train_config"]["lr"] == 5e-3
-    assert chosen["train_config"]["n_train"] == 16 and chosen["train_config"]["epochs"] == 1
+    assert kept["train_config"]["n_train"] == 16 and kept["train_config"]["epochs"] == 1
     marks = iter([{"a": 1.0}, {"a": 2.0}, {"a": 2.0}])  # no second stage wins: the first stage's weights are kept
     _, _, tuned, _, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
                                                             lambda m: next(marks), "a", progress=False, device="cpu")
