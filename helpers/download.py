@@ -106,7 +106,7 @@ SOURCES: dict[str, Source] = {
             urls=("http://dlib.net/files/data/ibug_300W_large_face_landmark_dataset.tar.gz",),
             folder="ibug_300W_large_face_landmark_dataset",
             root_marker="labels_ibug_300W_train.xml",
-            mirror_sha256="600a6b2da044b682c1be5ed1f25046eedd8e0eb2c3ce2bf7cf851b5ef6ed9ee4",
+            mirror_sha256="17c3b3524292d4c39e6ee97580f7ec00bfcea7cdfbad407e3b32ddda6788bc36",
             check=_check_ibug,
         ),
         Source(
