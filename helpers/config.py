@@ -19,14 +19,21 @@ def smoke() -> bool:
     return os.environ.get("FKP_SMOKE", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def device(prefer: str | None = None):
-    """CUDA when there is one, else CPU (``FKP_DEVICE`` or ``prefer`` overrides)."""
+def device(prefer=None):
+    """CUDA when there is one, else CPU (``FKP_DEVICE`` or ``prefer`` overrides); asking for a
+    device this machine lacks is a ``ValueError`` that says so, not a later CUDA traceback."""
     import torch
 
     name = prefer or os.environ.get("FKP_DEVICE")
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use cpu or cuda") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU here: use cpu")
+    return chosen
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -9,19 +9,26 @@ Each archive comes from its publisher's public URL, or from a local mirror folde
 Mirror archives are repacks, so they are verified against the SHA-256 sums kept below (and
 the mirror's own ``SHA256SUMS`` must agree); a publisher's original, whose checksum could
 not be computed offline, is verified by its content instead: file counts and every label
-parsing.  Running the command again on a verified folder does nothing.
+parsing.  Running the command again on a verified folder does nothing, unless the folder was
+unpacked from another archive than the one this code pins (its ``.verified`` marker records
+the archive's SHA-256): then it is unpacked again.
+
+Unpacking happens in a hidden staging folder beside the target, removed whatever happens
+(a run cut short removes the last one's); unpacked files get ordinary permissions.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
+import re
 import shutil
+import signal
 import sys
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -204,18 +211,70 @@ def _from_url(src: Source, dest: Path) -> Path:
 
 
 def _unpack(archive: Path, into: Path) -> None:
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(into)
+    """Unpack ``archive``; a damaged one is a :class:`DownloadError` that says what to do."""
+    try:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(into)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(into, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DownloadError(f"{archive} is damaged or incomplete ({exc}): delete it and re-run") from None
+
+
+def _ordinary_permissions(root: Path) -> None:
+    """Folders ``rwxr-xr-x`` and files ``rw-r--r--`` (less the umask): staging folders are
+    private to their creator, and archives can carry odd modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(root, 0o755 & ~umask)
+    for folder, dirs, files in os.walk(root):
+        for d in dirs:
+            os.chmod(os.path.join(folder, d), 0o755 & ~umask)
+        for f in files:
+            os.chmod(os.path.join(folder, f), 0o644 & ~umask)
+
+
+_OLD_STAGING = re.compile(r"^tmp[a-z0-9_]{8}$")  # tempfile's names, used for staging before
+
+
+def _remove_stale_staging(data_dir: Path, staging: Path) -> None:
+    """Remove what an unpack cut short (a kill, a power cut) left behind."""
+    stale = [staging] + [p for p in data_dir.iterdir() if p.is_dir() and _OLD_STAGING.match(p.name)]
+    for p in stale:
+        if p.exists():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _recorded_archive(root: Path) -> tuple[str | None, str | None]:
+    """``(sha256, "mirror" or "download")`` of the archive a verified folder came from."""
+    text = (root / MARKER).read_text(errors="replace")
+    sha = re.search(r"^sha256 ([0-9a-f]{64})$", text, re.M)
+    source = re.search(r"^source (mirror|download)$", text, re.M)
+    if source is None:  # markers written before they recorded the archive
+        source_name = "mirror" if text.startswith("mirror ") else "download"
     else:
-        with tarfile.open(archive) as tf:
-            tf.extractall(into, filter="data")
+        source_name = source.group(1)
+    return (sha.group(1) if sha else None), source_name
 
 
-def _find_root(tree: Path, marker: str) -> Path:
+def is_current(name: str, data_dir: Path | None = None) -> bool:
+    """Whether ``data/<folder>`` holds a verified unpack of the archive this code pins.
+
+    A publisher's original has no pinned sum (it was verified by content), so it stays
+    current; a mirror archive must be the pinned one."""
+    src, root = SOURCES[name], dataset_dir(name, data_dir)
+    if not (root / MARKER).exists():
+        return False
+    sha, source = _recorded_archive(root)
+    return source == "download" or sha in (src.mirror_sha256, *src.original_sha256)
+
+
+def _find_root(tree: Path, marker: str, archive: Path) -> Path:
     hits = sorted(tree.rglob(marker), key=lambda p: len(p.parts))
     if not hits:
-        raise DownloadError(f"the archive holds no {marker}: it is not the expected data set")
+        raise DownloadError(f"{archive} holds no {marker}: it is not the expected data set")
     return hits[0].parent
 
 
@@ -227,30 +286,41 @@ def fetch(name: str, mirror: str | Path | None = None, data_dir: Path | None = N
     data_dir = Path(data_dir or config.DATA_DIR)
     root = data_dir / src.folder
     say = (lambda *a: None) if quiet else print
-    if (root / MARKER).exists():
+    if is_current(name, data_dir):
         say(f"{name}: already in {root}")
         return root
+    if (root / MARKER).exists():
+        say(f"{name}: {root} was unpacked from another release of {src.archive}; unpacking the pinned one again")
     mirror = mirror or os.environ.get("FKP_DATA_MIRROR") or None
     data_dir.mkdir(parents=True, exist_ok=True)
     if mirror:
         archive = _from_mirror(src, Path(mirror))
-        how = f"mirror {archive} (sha256 verified)"
+        source, digest, how = "mirror", src.mirror_sha256, f"mirror {archive} (sha256 verified)"
     else:
         archive = data_dir / src.archive
         if not archive.exists():
             _from_url(src, archive)
-        how = f"{archive.name} (sha256 {sha256(archive)[:16]}…, verified by content)"
-    with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
-        _unpack(archive, Path(tmp))
-        found = _find_root(Path(tmp), src.root_marker)
+        source, digest = "download", sha256(archive)
+        how = f"{archive.name} (verified by content)"
+    staging = data_dir / f".{src.folder}.unpacking"
+    _remove_stale_staging(data_dir, staging)
+    try:
+        staging.mkdir()
+        _unpack(archive, staging)
+        found = _find_root(staging, src.root_marker, archive)
         try:
             summary = src.check(found)
         except (ValueError, OSError) as exc:
-            raise DownloadError(f"{archive} did not verify: {exc}") from exc
+            advice = "" if mirror else ": delete it and re-run"
+            inside = str(exc).replace(f"{found}{os.sep}", "")  # the staging folder is gone by the time anyone reads this
+            raise DownloadError(f"{archive} did not verify ({inside}){advice}") from None
         if root.exists():
             shutil.rmtree(root)
         shutil.move(str(found), root)
-    (root / MARKER).write_text(f"{how}\n{summary}\n")
+        _ordinary_permissions(root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    (root / MARKER).write_text(f"{how}\nsha256 {digest}\nsource {source}\n{summary}\n")
     say(f"{name}: {summary} from {how} -> {root}")
     return root
 
@@ -262,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help=f"where to unpack (default: {config.DATA_DIR})")
     args = parser.parse_args(argv)
     names = list(SOURCES) if "all" in args.names else args.names
+    # a plain `kill` ends the unpack through the same clean-up as an error does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         for name in names:
             fetch(name, mirror=args.mirror, data_dir=args.data_dir)

@@ -8,7 +8,9 @@ Kaggle-style MAE in pixels and milliseconds per face; writes ``ced.png`` and ``p
 into ``--out``.  With ``--boxes detector`` the project's face detector finds the faces and
 each labelled face is matched to a detection; a face it misses counts as a failure (NME
 infinite: in the failure rate and the CED curve, and left out of the mean NME, which the
-output says).  Images that fail to decode are skipped and listed at the end.
+output says).  Images that fail to decode are skipped and listed at the end, and make the
+exit status 1.  The checkpoint must be a 68-point face model, and the labels a dlib XML
+file with at least one face and finite coordinates; anything else is a one-line error.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from .detect import match, square
 from .images import ImageError, load_image
 from .landmarker import Landmarker, add_cli_options
 from .landmarks68 import OUTER_EYE_CORNERS, load_dlib_xml
+from .outputs import writable_folder
 
 
 def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bool = True) -> dict:
@@ -35,6 +38,9 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
 
     faces = load_dlib_xml(labels) if isinstance(labels, (str, Path)) else list(labels)
     base = Path(labels).parent if isinstance(labels, (str, Path)) else None
+    n_model = landmarker.model.n_points
+    if any(len(f.points) != n_model for f in faces):
+        raise ValueError(f"the labels have {len(faces[0].points)} points per face but the model predicts {n_model}")
     preds, trues, rows, skipped = [], [], [], []
     seconds, timed = 0.0, 0
     for path, group in tqdm(groupby(faces, key=lambda f: f.image_path), total=len({f.image_path for f in faces}),
@@ -56,12 +62,14 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
         found = landmarker.from_detections(gray, use) if boxes == "detector" else landmarker.from_boxes(gray, use)
         seconds += time.perf_counter() - start
         timed += len(use)
+        if not np.isfinite(found).all():
+            raise ValueError(f"{path}: the model predicted non-finite coordinates (a broken checkpoint?)")
         it = iter(found)
         for face, k in zip(group, picks):
             pred = next(it) if k is not None else np.full_like(face.points, np.nan)
             preds.append(pred)
             trues.append(face.points)
-            rows.append({"image": str(face.image_path.relative_to(base) if base else face.image_path), "detected": k is not None})
+            rows.append({"image": _shown(face.image_path, base), "detected": k is not None})
     preds, trues = np.array(preds), np.array(trues)
     nmes = metrics.nme(preds, trues, OUTER_EYE_CORNERS) if len(trues) else np.zeros(0)
     nmes = np.where(np.isfinite(nmes), nmes, np.inf)
@@ -74,6 +82,11 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
                    auc=metrics.auc(nmes) if len(nmes) else 0.0,
                    ms_per_face=1000 * seconds / max(timed, 1), boxes=boxes)
     return {"summary": summary, "rows": rows, "nmes": nmes, "pred": preds, "true": trues, "skipped": skipped}
+
+
+def _shown(path: Path, base: Path | None) -> str:
+    """An image's name as the CSV shows it: relative to the labels' folder where it lies inside."""
+    return str(path.relative_to(base)) if base is not None and path.is_relative_to(base) else str(path)
 
 
 def write_outputs(result: dict, out: Path, label: str = "") -> None:
@@ -121,20 +134,24 @@ def main(argv: list[str] | None = None) -> int:
     add_cli_options(parser)
     args = parser.parse_args(argv)
     try:
+        if args.out:
+            writable_folder(args.out)
+        load_dlib_xml(args.labels)  # bad labels are reported before the model is loaded
         lm = Landmarker(args.checkpoint, device=args.device, flip=args.flip, precision=args.precision)
         result = evaluate(args.labels, lm, args.boxes)
-    except (FileNotFoundError, ValueError) as exc:
+        if args.out:
+            write_outputs(result, args.out, args.checkpoint.stem)
+    except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_summary(result["summary"]))
     if args.out:
-        write_outputs(result, args.out, args.checkpoint.stem)
         print(f"wrote {args.out / 'ced.png'} and {args.out / 'per_face.csv'}")
     if result["skipped"]:
-        print(f"skipped {len(result['skipped'])} images that did not decode:")
+        print(f"skipped {len(result['skipped'])} images that did not decode (their faces are not scored):")
         for s in result["skipped"]:
             print(f"  {s}")
-    return 0
+    return 1 if result["skipped"] else 0
 
 
 if __name__ == "__main__":

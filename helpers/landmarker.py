@@ -19,18 +19,17 @@ landmarks, the training convention exactly.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 
 from . import config, geometry
+from .checkpoint import build_model, load_checkpoint, require_face_model
 from .detect import Calibration, HaarFaceDetector
-from .faces import DEFAULT_CONTEXT, crop_matrix
-from .images import centre, to_unit_float
+from .faces import crop_matrix
+from .images import centre, to_gray, to_unit_float
 from .inference import predict_batch
 from .landmarks68 import FLIP_PERMUTATION, box_of
 from .models import fuse_batchnorm
-from .train import load_checkpoint
 
 
 def bf16_is_fast(device: torch.device) -> bool:
@@ -54,8 +53,24 @@ def _plausible(box, previous):
     return tuple(box) if 0.5 * before <= side <= 2 * before else tuple(previous)
 
 
+def _checked_boxes(boxes) -> list[tuple[float, float, float, float]]:
+    """Boxes as ``(left, top, width, height)`` floats, or a ``ValueError`` naming the bad one."""
+    out = []
+    for k, box in enumerate(boxes):
+        try:
+            left, top, w, h = (float(v) for v in box)
+        except (TypeError, ValueError):
+            raise ValueError(f"box {k}: expected (left, top, width, height), got {box!r}") from None
+        if not all(np.isfinite((left, top, w, h))) or w <= 0 or h <= 0:
+            raise ValueError(f"box {k}: needs finite values and a positive width and height, got {box!r}")
+        out.append((left, top, w, h))
+    return out
+
+
 class Landmarker:
-    """``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
+    """``checkpoint``: a 68-point face model's file (anything else is refused with a
+    :class:`helpers.checkpoint.CheckpointError` that says what it is).
+    ``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
     ``offset``: add the checkpoint's per-point offset, if it has one (``False`` to see the raw network).
     ``precision``: ``"auto"`` runs the weights in bfloat16 where :func:`bf16_is_fast` (about
     1.5x faster per face on this project's CPU, a change of 0.01 NME points), else float32.
@@ -63,20 +78,20 @@ class Landmarker:
 
     def __init__(self, checkpoint, device=None, flip: bool | None = None, detector=None, precision: str = "auto",
                  offset: bool = True):
-        self.device = torch.device(device) if device else config.device()
-        self.model, ckpt = load_checkpoint(checkpoint, self.device)
         if precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
+        self.device = config.device(device)
+        ckpt = load_checkpoint(checkpoint)
+        pre = require_face_model(ckpt, checkpoint)
+        self.input_size, self.context = pre["input_size"], pre["context"]
+        inference = ckpt.get("inference") or {}
+        # a heatmap model's decoder, chosen on validation after training
+        decoder = {k: inference[k] for k in ("decode", "beta") if k in inference}
+        self.model = build_model(ckpt, checkpoint, self.device, **decoder)
         bf16 = precision == "bfloat16" or (precision == "auto" and bf16_is_fast(self.device))
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         fuse_batchnorm(self.model).to(self.dtype)
-        pre = ckpt.get("preprocess", {})
-        self.input_size = int(pre.get("input_size", 128))
-        self.context = float(pre.get("context", DEFAULT_CONTEXT))
-        inference = ckpt.get("inference", {})
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
-        if "decode" in inference:  # a heatmap model's decoder, chosen on validation after training
-            self.model.decode, self.model.beta = inference["decode"], inference.get("beta", 1.0)
         stored = inference.get("offset") if offset else None
         self.offset = None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
         cal = ckpt.get("calibration")
@@ -84,6 +99,7 @@ class Landmarker:
         self.checkpoint = ckpt
 
     def crops(self, gray: np.ndarray, boxes) -> tuple[torch.Tensor, list[np.ndarray]]:
+        gray = to_gray(gray)
         mats = [crop_matrix(b, self.input_size, self.context) for b in boxes]
         size = (self.input_size, self.input_size)
         return centre(to_unit_float(np.stack([geometry.warp(gray, m, size) for m in mats]))), mats
@@ -93,7 +109,9 @@ class Landmarker:
         """``F x 68 x 2`` landmarks in the photo's pixels for faces in ``boxes`` (left, top, w, h).
 
         Boxes follow the training convention (the landmarks' bounding box); a box partly or
-        wholly outside the photo is fine (the crop repeats the border)."""
+        wholly outside the photo is fine (the crop repeats the border).  ``gray`` is any image
+        :func:`helpers.images.as_uint8` accepts."""
+        boxes = _checked_boxes(boxes)
         if len(boxes) == 0:
             return np.zeros((0, self.model.n_points, 2), np.float32)
         batch, mats = self.crops(gray, boxes)
@@ -115,11 +133,13 @@ class Landmarker:
 
     def detect(self, gray: np.ndarray):
         """Face boxes in the landmark-box convention, largest first."""
-        return self.detector.landmark_boxes(gray)
+        return self.detector.landmark_boxes(to_gray(gray))
 
     def __call__(self, image: np.ndarray):
-        """``[(box, 68 x 2 points), ...]`` for every face the detector finds in ``image``
-        (grayscale or RGB ``uint8``)."""
-        gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+        """``[(box, 68 x 2 points), ...]`` for every face the detector finds in ``image``:
+        ``uint8`` grayscale ``(H, W)``, ``(H, W, 1)`` or RGB(A), 16-bit, or float in [0, 1]
+        (:func:`helpers.images.as_uint8`); anything else raises a ``TypeError`` or
+        ``ValueError`` that says what is expected."""
+        gray = to_gray(image)
         boxes = self.detect(gray)
         return list(zip(boxes, self.from_detections(gray, boxes)))

@@ -46,15 +46,30 @@ def box_of(points: np.ndarray) -> tuple[float, float, float, float]:
     return float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])
 
 
+def _finite(values, where: str):
+    if not np.isfinite(np.asarray(values, np.float64)).all():
+        raise ValueError(f"{where}: non-finite coordinate (NaN or infinity)")
+    return values
+
+
 def load_dlib_xml(path: str | Path) -> list[FaceRecord]:
-    """Every non-ignored box of a dlib ``imglab`` XML file, images resolved beside it."""
+    """Every non-ignored box of a dlib ``imglab`` XML file, images resolved beside it.
+
+    A file with no labelled face, or with a NaN or infinite coordinate, is an error naming
+    the file and the entry: either would otherwise score as something it is not."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `python -m helpers.download ibug` or check the path")
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.xml"))
+        hint = f" (it holds {', '.join(found[:3])})" if found else ""
+        raise ValueError(f"{path} is a folder; give the dlib XML label file itself{hint}")
     try:
         tree = ET.parse(path)
     except ET.ParseError as exc:
         raise ValueError(f"{path}: malformed XML ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
     faces = []
     for image in tree.getroot().iter("image"):
         name = image.get("file")
@@ -71,8 +86,14 @@ def load_dlib_xml(path: str | Path) -> list[FaceRecord]:
                 raise ValueError(f"{where}: non-numeric or missing box/part attribute") from None
             if sorted(parts) != list(range(N_POINTS)):
                 raise ValueError(f"{where}: expected parts 00-{N_POINTS - 1}, found {len(parts)}")
+            _finite((left, top, width, height), f"{where}, the box")
+            bad = [i for i, xy in parts.items() if not np.isfinite(xy).all()]
+            if bad:
+                raise ValueError(f"{where}, part {bad[0]:02d}: non-finite coordinate (NaN or infinity)")
             points = np.array([parts[i] for i in range(N_POINTS)], np.float32)
             faces.append(FaceRecord(path.parent / name, (left, top, width, height), points))
+    if not faces:
+        raise ValueError(f"{path}: no labelled faces (no <image> with a <box> of {N_POINTS} parts)")
     return faces
 
 
@@ -89,10 +110,14 @@ def parse_pts(path: str | Path) -> np.ndarray:
     if declared and int(declared[0].split(":")[1]) != N_POINTS or len(rows) != N_POINTS:
         raise ValueError(f"{path}: expected {N_POINTS} points, found {len(rows)}")
     try:
-        return np.array([[float(v) for v in row.split()[:2]] for row in rows], np.float32)
+        points = np.array([[float(v) for v in row.split()[:2]] for row in rows], np.float32)
     except ValueError:
         bad = next(r for r in rows if not all(_is_number(v) for v in r.split()[:2]))
         raise ValueError(f"{path}: non-numeric point {bad!r}") from None
+    bad = np.flatnonzero(~np.isfinite(points).all(1))
+    if len(bad):
+        raise ValueError(f"{path}: point {bad[0]} has a non-finite coordinate (NaN or infinity)")
+    return points
 
 
 def _is_number(text: str) -> bool:
@@ -119,7 +144,10 @@ def load_youtube_csv(path: str | Path, image_dir: str | Path) -> list[FaceRecord
                 points = np.array(row[1:], np.float32).reshape(N_POINTS, 2)
             except ValueError:
                 raise ValueError(f"{path}:{lineno}: non-numeric coordinate in row for {row[0]!r}") from None
+            _finite(points, f"{path}:{lineno} ({row[0]})")
             faces.append(FaceRecord(image_dir / row[0], box_of(points), points))
+    if not faces:
+        raise ValueError(f"{path}: no labelled rows")
     return faces
 
 

@@ -125,7 +125,8 @@ class HeatmapResNet(nn.Module):
     ``soft_argmax``), so every tool that takes a regression model takes this one too;
     :meth:`heatmaps` gives the raw maps that training compares with targets.
 
-    ``backbone_from`` starts the backbone from a Part 3 regression checkpoint.  ``logits``
+    ``backbone_from`` starts the backbone from a Part 3 regression checkpoint: a run's file name
+    (looked up in the folder of trained runs, so the spec holds no absolute path) or a path.  ``logits``
     says the maps were trained as logits of a softmax over the cells (the cross-entropy
     losses); the argmax decoders then read the softmax, whose log is the logits up to a
     constant, rather than the raw maps.
@@ -136,7 +137,9 @@ class HeatmapResNet(nn.Module):
         super().__init__()
         net = _gray_resnet18(pretrained)
         if backbone_from:
-            state = torch.load(backbone_from, map_location="cpu", weights_only=False)["state_dict"]
+            from . import checkpoint
+
+            state = checkpoint.load_checkpoint(checkpoint.resolve(backbone_from))["state_dict"]
             own = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.") and not k.startswith("net.fc")}
             net.load_state_dict(own, strict=False)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)

@@ -6,9 +6,12 @@ For every image: ``DIR/<name>_landmarks.png`` (the photo with each face's box an
 and ``DIR/<name>_landmarks.json`` (``{"image", "width", "height", "faces": [{"box":
 [left, top, width, height], "landmarks": [[x, y], ... 68]}]}``, pixels of the upright
 photo, x before y, pixel centres at integers).  Any image mode works (RGBA, grayscale,
-palette); EXIF-rotated photos are turned upright first; large photos are searched for faces
-at a reduced size and landmarked at full size.  Images with no face, or that fail to
-decode, are listed at the end.
+palette, 16-bit); EXIF-rotated photos are turned upright first; large photos are searched for
+faces at a reduced size and landmarked at full size.  Inputs that share a file name get
+names that tell them apart (``a/me.jpg`` and ``b/me.jpg`` give ``a_me.jpg_landmarks.png`` and
+``b_me.jpg_landmarks.png``), so no result overwrites another.  Images with no face are
+listed at the end; so are images that fail to decode or to be written, which are skipped
+(the others go on) and make the exit status 1.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import numpy as np
 
 from .images import ImageError, load_image
 from .landmarker import Landmarker, add_cli_options
+from .outputs import OutputError, unique_names, writable_folder, write_bytes, write_png
 
 
 def draw(rgb: np.ndarray, faces) -> np.ndarray:
@@ -36,15 +40,16 @@ def draw(rgb: np.ndarray, faces) -> np.ndarray:
     return out
 
 
-def predict_file(path: Path, landmarker: Landmarker, out: Path) -> int:
-    """Landmark one photo, write its PNG and JSON, return how many faces were found."""
+def predict_file(path: Path, landmarker: Landmarker, out: Path, name: str | None = None) -> int:
+    """Landmark one photo, write ``<name>_landmarks.png`` and ``.json`` (``name``: the file's
+    stem unless given), return how many faces were found."""
     rgb = load_image(path, gray=False)
     faces = landmarker(rgb)
-    stem = out / f"{path.stem}_landmarks"
-    cv2.imwrite(str(stem) + ".png", cv2.cvtColor(draw(rgb, faces), cv2.COLOR_RGB2BGR))
+    stem = out / f"{name or path.stem}_landmarks"
     record = {"image": str(path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
               "faces": [{"box": [round(float(v), 2) for v in box], "landmarks": np.round(pts, 2).tolist()} for box, pts in faces]}
-    Path(str(stem) + ".json").write_text(json.dumps(record, indent=1))
+    write_png(stem.with_name(stem.name + ".png"), draw(rgb, faces))
+    write_bytes(stem.with_name(stem.name + ".json"), json.dumps(record, indent=1).encode())
     return len(faces)
 
 
@@ -56,17 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     add_cli_options(parser)
     args = parser.parse_args(argv)
     try:
+        out = writable_folder(args.out)
         lm = Landmarker(args.checkpoint, device=args.device, flip=args.flip, precision=args.precision)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
     no_face, failed = [], []
-    for path in args.images:
+    for path, name in unique_names(args.images).items():
         try:
-            n = predict_file(path, lm, args.out)
-        except ImageError as exc:
+            n = predict_file(path, lm, out, name)
+        except (ImageError, OutputError) as exc:
             failed.append(str(exc))
+            print(f"{path}: skipped", file=sys.stderr)
             continue
         print(f"{path}: {n} face{'s' if n != 1 else ''}" + ("" if n else " — no face found"))
         if not n:
@@ -74,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     if no_face:
         print(f"no face found in {len(no_face)} image(s): {', '.join(no_face)}")
     if failed:
-        print(f"skipped {len(failed)} image(s) that did not decode:")
+        print(f"skipped {len(failed)} image(s):")
         for f in failed:
             print(f"  {f}")
-    return 0 if len(failed) < len(args.images) else 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The one training loop every notebook calls, with checkpoints so a re-run does not retrain.
 
-A checkpoint ``checkpoints/<name>.pt`` holds the model ``spec`` (see :func:`helpers.models.build`),
-the training settings, the best weights (lowest validation loss) and the loss history.
-:func:`fit` reuses it when both spec and settings match, unless ``retrain=True`` or
+Run ``name`` is kept in ``checkpoints/<name>.pt`` (the format: :mod:`helpers.checkpoint`): the
+model ``spec``, the training settings, the best weights (lowest validation loss) and the loss
+history.  :func:`fit` reuses it when both spec and settings match, unless ``retrain=True`` or
 ``FKP_RETRAIN=1``; any change of settings trains afresh.
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from . import config
+from . import checkpoint, config
+from .checkpoint import checkpoint_path  # noqa: F401  (the notebooks name runs through train)
 from .models import build
 
 
@@ -79,31 +80,11 @@ class TrainConfig:
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
 
-def checkpoint_path(name: str) -> Path:
-    """Where ``fit`` keeps run ``name``; smoke runs get their own folder so a CI-style run
-    never overwrites a fully trained model."""
-    return config.CHECKPOINT_DIR / ("smoke" if config.smoke() else "") / f"{name}.pt"
-
-
 def record_inference(name: str, **settings) -> None:
     """Store inference defaults chosen after training (``flip`` and ``offset``, see
     :func:`helpers.inference.choose_settings`; a heatmap model's ``decode`` and ``beta``) in run
     ``name``'s checkpoint, where :class:`helpers.landmarker.Landmarker` reads them."""
-    path = checkpoint_path(name)
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    ckpt["inference"] = {**ckpt.get("inference", {}), **settings}
-    torch.save(ckpt, path)
-
-
-def load_checkpoint(path: str | Path, device=None) -> tuple[nn.Module, dict]:
-    """A model rebuilt from a checkpoint file, in eval mode, and the checkpoint's dict."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint (train it with the notebook that names it)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(ckpt["spec"], for_loading=True)
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device or config.device()).eval(), ckpt
+    checkpoint.update(checkpoint_path(name), inference=settings)
 
 
 def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, bf16: bool = False) -> float:
@@ -126,16 +107,6 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, b
     return total / max(count, 1)
 
 
-def _origin(init_from, source: dict | None) -> dict | None:
-    """Which run a model started from (a fine-tuning source, or a backbone's checkpoint): its
-    file name and when it was trained, so that retraining it retrains what started from it."""
-    if source is None:
-        return None
-    # a checkpoint not written by fit (a backbone from elsewhere) is known by its name alone
-    return {"checkpoint": Path(init_from).name, "train_config": source.get("train_config"),
-            "seconds": source.get("history", {}).get("seconds")}
-
-
 def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(), retrain: bool = False,
         device=None, progress: bool = True, extra: dict | None = None, init_from: str | Path | None = None) -> tuple[nn.Module, History]:
     """Train ``build(spec)`` on ``train_ds`` and keep the weights with the lowest validation loss.
@@ -150,21 +121,24 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
-    source = torch.load(init_from, map_location="cpu", weights_only=False) if init_from is not None else None
-    origin = _origin(init_from, source)
+    source = checkpoint.load_checkpoint(init_from) if init_from is not None else None
+    origin = checkpoint.origin(init_from, source) if source is not None else None
     backbone = spec.get("backbone_from")
-    backbone_origin = _origin(backbone, torch.load(backbone, map_location="cpu", weights_only=False)) if backbone else None
+    backbone_origin = checkpoint.origin(checkpoint.resolve(backbone)) if backbone else None
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
     if path.exists() and not retrain:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        stored = {**asdict(TrainConfig()), **ckpt["train_config"]}  # settings added since default
-        same_start = ckpt.get("init_from") == origin and ckpt.get("backbone_origin") == backbone_origin
-        if ckpt["spec"] == spec and stored == asdict(cfg) and same_start:
-            model = build(spec, for_loading=True)
-            model.load_state_dict(ckpt["state_dict"])
+        try:
+            ckpt = checkpoint.load_checkpoint(path)
+        except checkpoint.CheckpointError as exc:
+            print(f"{name}: cannot reuse {path.name}, training again ({exc})")
+            ckpt = None
+        stored = {**asdict(TrainConfig()), **ckpt["train_config"]} if ckpt else None  # settings added since default
+        same_start = ckpt and ckpt.get("init_from") == origin and ckpt.get("backbone_origin") == backbone_origin
+        if ckpt and ckpt["spec"] == spec and stored == asdict(cfg) and same_start:
+            model = checkpoint.build_model(ckpt, path, device)
             if progress:
                 print(f"{name}: loaded {path.name} (trained {ckpt['history']['seconds']:.0f} s); pass retrain=True to train again")
-            return model.to(device).eval(), History(**ckpt["history"])
+            return model, History(**ckpt["history"])
 
     config.seed_everything(cfg.seed)
     model = build(spec)
@@ -195,9 +169,8 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     history.images_per_second = cfg.epochs * len(train_ds) / max(history.seconds, 1e-9)
 
     model.load_state_dict(best_state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"spec": spec, "train_config": asdict(cfg), "state_dict": model.state_dict(),
-                "history": asdict(history), "init_from": origin, "backbone_origin": backbone_origin, **(extra or {})}, path)
+    checkpoint.save(path, {"spec": spec, "train_config": asdict(cfg), "state_dict": model.state_dict(),
+                           "history": asdict(history), "init_from": origin, "backbone_origin": backbone_origin, **(extra or {})})
     return model.eval(), history
 
 

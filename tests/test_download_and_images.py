@@ -50,7 +50,7 @@ def test_downloaded_original_is_verified_by_content(tmp_path, monkeypatch):
         for info in src.infolist():
             data = src.read(info)
             dst.writestr(info, b"58\n0 0 zz" if info.filename.endswith("05-2m.asf") else data)
-    with pytest.raises(download.DownloadError, match="did not verify: .*05-2m.asf"):
+    with pytest.raises(download.DownloadError, match=r"did not verify \(05-2m.asf:2: .*delete it and re-run"):
         download.fetch("imm", data_dir=tmp_path)  # the archive is already in data/, so no download
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import detect, evaluate, faces, geometry, landmarks68, metrics, models, predict
+from helpers import checkpoint, detect, evaluate, faces, geometry, landmarks68, metrics, models, predict
 from helpers.augment import NONE
 from helpers.landmarker import Landmarker
 from helpers.landmarks68 import FaceRecord
@@ -62,8 +62,8 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     spec = {"kind": "soft_argmax", "n_points": 68, "width": 4, "dilations": (2,)}
     torch.manual_seed(0)
-    torch.save({"spec": spec, "train_config": {}, "state_dict": models.build(spec).state_dict(), "history": {},
-                "preprocess": {"input_size": 48, "context": 0.25}}, path)
+    checkpoint.save(path, {"spec": spec, "train_config": {}, "state_dict": models.build(spec).state_dict(), "history": {},
+                           "preprocess": {"input_size": 48, "context": 0.25}})
     return path
 
 
@@ -92,12 +92,13 @@ def test_evaluate_cli_and_skipped_images(ibug_root, tiny_checkpoint, tmp_path, c
     entries.append(entries[0].replace(entries[0].split("file='", 1)[1].split("'", 1)[0], "afw/broken.jpg"))
     xml.write_text(head + "<images>" + "</image>".join(entries) + "</image></images></dataset>")
     out = tmp_path / "out"
-    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    # the batch goes on past the broken image, lists it, and says so in its exit status
+    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 1
     text = capsys.readouterr().out
     assert "faces scored:        3" in text and "NME:" in text and "AUC@10%" in text and "ms per face" in text
     assert "skipped 1 images" in text and "broken.jpg" in text
     assert (out / "ced.png").exists() and len((out / "per_face.csv").read_text().splitlines()) == 4
-    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--boxes", "detector", "--device", "cpu", "--no-flip", "--precision", "float32"]) == 0
+    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--boxes", "detector", "--device", "cpu", "--no-flip", "--precision", "float32"]) == 1
     assert "missed faces count as failures" in capsys.readouterr().out
 
 
@@ -116,9 +117,10 @@ def test_predict_cli_handles_what_users_have(tiny_checkpoint, tmp_path, capsys):
     (tmp_path / "bad.jpg").write_bytes(b"nope")
     names = ["rgba.png", "gray.png", "exif.jpg", "huge.jpg", "coffee.jpg", "bad.jpg"]
     out = tmp_path / "out"
-    assert predict.main([str(tmp_path / n) for n in names] + ["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 0
+    # the batch goes on past the broken image, lists it, and says so in its exit status
+    assert predict.main([str(tmp_path / n) for n in names] + ["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 1
     text = capsys.readouterr().out
-    assert "coffee.jpg: 0 faces — no face found" in text and "bad.jpg" in text.split("did not decode")[1]
+    assert "coffee.jpg: 0 faces — no face found" in text and "bad.jpg: cannot decode" in text.split("skipped 1 image")[1]
     for n in ("rgba", "gray", "exif", "huge"):
         record = json.loads((out / f"{n}_landmarks.json").read_text())
         assert (out / f"{n}_landmarks.png").exists()
@@ -132,7 +134,7 @@ def test_predict_cli_handles_what_users_have(tiny_checkpoint, tmp_path, capsys):
 def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
     spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": decode, "backbone_from": None}
     path = tmp_path / "heat.pt"
-    torch.save({"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25}}, path)
+    checkpoint.save(path, {"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25}})
     lm = Landmarker(path, device="cpu")
     gray = np.random.default_rng(0).integers(0, 255, (100, 120), dtype=np.uint8)
     boxes = [(30, 20, 50, 50), (0, 0, 30, 30), (60, 40, 40, 40)]
@@ -146,8 +148,8 @@ def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
 def test_landmarker_takes_flip_and_decoder_from_the_checkpoint(tmp_path):
     spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": "argmax", "logits": True}
     path = tmp_path / "heat.pt"
-    torch.save({"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25},
-                "inference": {"flip": True, "decode": "soft_argmax", "beta": 2.0}}, path)
+    checkpoint.save(path, {"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25},
+                           "inference": {"flip": True, "decode": "soft_argmax", "beta": 2.0}})
     lm = Landmarker(path, device="cpu")
     assert lm.flip and lm.model.decode == "soft_argmax" and lm.model.beta == 2.0
     assert not Landmarker(path, device="cpu", flip=False).flip
@@ -223,10 +225,9 @@ def test_offset_is_the_mean_residual_and_added_after_flip_averaging():
 
 
 def test_landmarker_adds_the_checkpoints_offset_in_crop_units(tiny_checkpoint, tmp_path):
-    ckpt = torch.load(tiny_checkpoint, weights_only=False)
+    ckpt = checkpoint.load_checkpoint(tiny_checkpoint)
     ckpt["inference"] = {"offset": np.tile([0.1, -0.05], (68, 1)).tolist()}
-    path = tmp_path / "offset.pt"
-    torch.save(ckpt, path)
+    path = checkpoint.save(tmp_path / "offset.pt", ckpt)
     gray = np.random.default_rng(1).integers(0, 255, (120, 160), dtype=np.uint8)
     box = (40, 30, 48, 40)  # crop side 1.25 * 48 = 60 px: one unit is 30 px
     shifted = Landmarker(path, device="cpu", precision="float32").from_boxes(gray, [box])

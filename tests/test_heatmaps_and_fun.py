@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from helpers import heatmaps as hm
-from helpers import models, morph, overlays, train
+from helpers import checkpoint, models, morph, overlays, train
 
 
 def test_gaussian_target_peaks_where_the_point_is_and_argmax_refines_exactly():
@@ -50,7 +50,7 @@ def test_heatmap_resnet_shapes_and_training_criteria():
 def test_backbone_from_a_regression_checkpoint(tmp_path):
     reg = models.build({"kind": "resnet18", "n_points": 68})
     path = tmp_path / "reg.pt"
-    torch.save({"state_dict": reg.state_dict()}, path)
+    checkpoint.save(path, {"spec": {"kind": "resnet18", "n_points": 68}, "state_dict": reg.state_dict()})
     heat = models.build({"kind": "heatmap_resnet18", "n_points": 68, "backbone_from": str(path)})
     assert torch.equal(heat.layers[3][1].conv2.weight, reg.net.layer4[1].conv2.weight)
     assert torch.equal(heat.stem[0].weight, reg.net.conv1.weight)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import geometry, metrics, models, train
+from helpers import checkpoint, geometry, metrics, models, train
 from helpers.datasets import Item, KeypointDataset
 from tests.test_transforms import blob
 
@@ -61,7 +61,7 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
         assert torch.equal(a, b)
     _, hist3 = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", train.TrainConfig(epochs=2, lr=1e-2, batch_size=8), progress=False, device="cpu")
     assert len(hist3.train_loss) == 2  # other settings retrain
-    loaded, ckpt = train.load_checkpoint(train.checkpoint_path("blob"), device="cpu")
+    loaded, ckpt = checkpoint.load_model(train.checkpoint_path("blob"), device="cpu")
     assert ckpt["spec"] == spec and not loaded.training
 
 
@@ -74,7 +74,7 @@ def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch
     _, scratch = train.fit(spec, data, val, "scratch", tune, progress=False, device="cpu")
     _, tuned = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
     assert tuned.val_loss[0] < 0.5 * scratch.val_loss[0]  # it kept what the source learned
-    assert torch.load(train.checkpoint_path("tuned"), weights_only=False)["init_from"]["checkpoint"] == "source.pt"
+    assert checkpoint.load_checkpoint(train.checkpoint_path("tuned"))["init_from"]["checkpoint"] == "source.pt"
     _, again = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
     assert again.seconds == tuned.seconds  # reused
     train.fit(spec, data, val, "source", train.TrainConfig(epochs=3, lr=5e-3, batch_size=8), progress=False, device="cpu")
@@ -83,14 +83,14 @@ def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch
 
 
 def test_a_retrained_backbone_retrains_the_run_built_on_it(tmp_path, monkeypatch):
-    """Part 4's heatmap runs name Part 3's checkpoint as their backbone by path; retraining
-    Part 3 keeps the path, and must still retrain them."""
+    """Part 4's heatmap runs name Part 3's checkpoint as their backbone by file name; retraining
+    Part 3 keeps the name, and must still retrain them."""
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     data, val = blob_dataset(8), blob_dataset(8, seed=1)
     regression = {"kind": "resnet18", "n_points": 1}
     cfg = train.TrainConfig(epochs=1, lr=1e-3, batch_size=8)
     train.fit(regression, data, val, "part3", cfg, progress=False, device="cpu")
-    spec = {"kind": "heatmap_resnet18", "n_points": 1, "backbone_from": str(train.checkpoint_path("part3")), "logits": True}
+    spec = {"kind": "heatmap_resnet18", "n_points": 1, "backbone_from": "part3.pt", "logits": True}
     heat = train.TrainConfig(epochs=1, lr=1e-3, batch_size=8, loss="heatmap_zero_one")
     _, first = train.fit(spec, data, val, "part4", heat, progress=False, device="cpu")
     _, again = train.fit(spec, data, val, "part4", heat, progress=False, device="cpu")
@@ -109,16 +109,16 @@ def test_fit_and_choose_fine_tune_keeps_the_lowest_selected_score(tmp_path, monk
     model, mixed, tuned, table, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
                                                                         lambda m: next(marks), "a", progress=False, device="cpu")
     assert list(table) == ["none", "lr 0.001", "lr 0.0001"] and table["lr 0.001"]["b"] == 4.0 and chosen == "lr 0.001"
-    kept = torch.load(train.checkpoint_path("run"), weights_only=False)
+    kept = checkpoint.load_checkpoint(train.checkpoint_path("run"))
     assert kept["train_config"]["lr"] == 1e-3 and kept["init_from"]["checkpoint"] == "run_mixed.pt"
     assert tuned is not None and len(mixed.train_loss) == 1
-    first = torch.load(train.checkpoint_path("run_mixed"), weights_only=False)
+    first = checkpoint.load_checkpoint(train.checkpoint_path("run_mixed"))
     assert first["train_config"]["n_train"] == 24 and first["train_config"]["lr"] == 5e-3
     assert kept["train_config"]["n_train"] == 16 and kept["train_config"]["epochs"] == 1
     marks = iter([{"a": 1.0}, {"a": 2.0}, {"a": 2.0}])  # no second stage wins: the first stage's weights are kept
     _, _, tuned, _, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
                                                             lambda m: next(marks), "a", progress=False, device="cpu")
-    assert tuned is None and chosen == "none" and torch.load(train.checkpoint_path("run"), weights_only=False)["train_config"]["lr"] == 5e-3
+    assert tuned is None and chosen == "none" and checkpoint.load_checkpoint(train.checkpoint_path("run"))["train_config"]["lr"] == 5e-3
 
 
 def test_wing_loss_is_log_then_linear():
@@ -165,6 +165,7 @@ def test_fuse_batchnorm_keeps_the_outputs(spec):
 def test_record_inference_updates_the_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     monkeypatch.delenv("FKP_SMOKE", raising=False)
-    torch.save({"spec": {}, "inference": {"flip": True}}, tmp_path / "run.pt")
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
+    checkpoint.save(tmp_path / "run.pt", {"spec": spec, "state_dict": models.build(spec).state_dict(), "inference": {"flip": True}})
     train.record_inference("run", decode="argmax", beta=1.0)
-    assert torch.load(tmp_path / "run.pt", weights_only=False)["inference"] == {"flip": True, "decode": "argmax", "beta": 1.0}
+    assert checkpoint.load_checkpoint(tmp_path / "run.pt")["inference"] == {"flip": True, "decode": "argmax", "beta": 1.0}

@@ -1,0 +1,196 @@
+"""The checkpoint file: what a trained model's ``.pt`` holds, and the only code that reads or writes one.
+
+A checkpoint is a ``dict`` written by :func:`save` and read by :func:`load_checkpoint`.  It holds tensors
+and plain Python values only (``str``, numbers, ``bool``, ``None``, lists, tuples, dicts),
+so :func:`load_checkpoint` can use ``torch.load(weights_only=True)``: opening a checkpoint never runs
+code, whoever made the file.  Its keys:
+
+``format``
+    :data:`FORMAT`, the version of this layout.
+``spec``
+    ``{"kind": ..., **kwargs}``: how :func:`helpers.models.build` rebuilds the model.
+``state_dict``
+    the weights.
+``train_config``, ``history``, ``init_from``, ``backbone_origin``
+    how :func:`helpers.train.fit` trained it, and from which runs it started.
+``preprocess``
+    ``{"input_size", "context"}``: the face crop a 68-point face model expects.
+``inference``
+    test-time settings chosen on validation: ``flip``, ``offset`` and, for heatmaps,
+    ``decode`` and ``beta`` (see :func:`helpers.inference.choose_settings`).
+``calibration``
+    how detector boxes become the model's boxes (:class:`helpers.detect.Calibration`).
+
+No value is an absolute path: a checkpoint names another (a backbone, a fine-tuning
+source) by its file name, looked up in the folder of trained runs, so a checkout can be
+moved or copied without retraining.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import config
+
+FORMAT = 2
+FACE_POINTS = 68  # the 300-W markup every face tool (Landmarker, evaluate, predict) works in
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint for the job; the message names the file and why."""
+
+
+def checkpoint_path(name: str) -> Path:
+    """Where :func:`helpers.train.fit` keeps run ``name``; smoke runs get their own folder so a
+    CI-style run never overwrites a fully trained model."""
+    return runs_dir() / f"{name}.pt"
+
+
+def runs_dir() -> Path:
+    return config.CHECKPOINT_DIR / ("smoke" if config.smoke() else "")
+
+
+def resolve(reference: str | Path) -> Path:
+    """The file a checkpoint reference names: a bare file name is a run in :func:`runs_dir`;
+    a path (as a user may pass to a model spec) is taken as it is."""
+    ref = Path(reference)
+    return ref if len(ref.parts) > 1 or ref.is_absolute() else runs_dir() / ref
+
+
+def _plain(value, where: str):
+    """``value`` with NumPy numbers and arrays turned into Python ones; anything that
+    ``torch.load(weights_only=True)`` could not read back is refused here, at save time."""
+    if isinstance(value, torch.Tensor) or value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        if PurePosixPath(value).is_absolute() or PureWindowsPath(value).drive:
+            raise ValueError(f"checkpoint value {where} is an absolute path ({value}): store a file name")
+        return value
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
+        return value  # a state_dict, kept as it is (with its version metadata)
+    if isinstance(value, dict):
+        return type(value)((k, _plain(v, f"{where}.{k}")) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
+    raise TypeError(f"checkpoint value {where} is a {type(value).__name__}; store plain values")
+
+
+def save(path: str | Path, contents: dict) -> Path:
+    """Write a checkpoint atomically (a half-written file never replaces a good one)."""
+    path = Path(path)
+    if "spec" not in contents or "state_dict" not in contents:
+        raise ValueError("a checkpoint needs at least a model spec and its state_dict")
+    plain = {"format": FORMAT, **_plain({k: v for k, v in contents.items() if k != "format"}, "checkpoint")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(plain, partial)
+    os.replace(partial, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's dict, loaded on the CPU with ``weights_only=True``, or a one-line
+    :class:`CheckpointError` that names the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint (train it with the notebook that names it)")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: holds Python objects other than weights and plain values; refused, "
+                              "since loading it could run code (not a facial-keypoints checkpoint)") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or not written by torch.save ({reason})") from None
+    spec = ckpt.get("spec") if isinstance(ckpt, dict) else None
+    if not isinstance(spec, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: a PyTorch file, but not a facial-keypoints checkpoint (no model spec and weights)")
+    from .models import MODELS
+
+    if spec.get("kind") not in MODELS:
+        raise CheckpointError(f"{path}: unknown model kind {spec.get('kind')!r}; known: {', '.join(MODELS)}")
+    return ckpt
+
+
+def update(path: str | Path, **fields) -> dict:
+    """Store ``fields`` in an existing checkpoint; dict fields (``inference``) are merged key
+    by key, so settings chosen at different times accumulate."""
+    ckpt = load_checkpoint(path)
+    for key, value in fields.items():
+        ckpt[key] = {**ckpt.get(key, {}), **value} if isinstance(value, dict) and isinstance(ckpt.get(key), dict) else value
+    save(path, ckpt)
+    return ckpt
+
+
+def build_model(ckpt: dict, path: str | Path = "checkpoint", device=None, **spec_changes) -> nn.Module:
+    """The checkpoint's model with its weights, in eval mode.  ``spec_changes`` override
+    settings that do not change the weights (a heatmap model's ``decode`` and ``beta``)."""
+    from .models import build
+
+    model = build({**ckpt["spec"], **spec_changes}, for_loading=True)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{path}: its weights do not fit its own model spec ({first})") from None
+    return model.to(device or config.device()).eval()
+
+
+def load_model(path: str | Path, device=None) -> tuple[nn.Module, dict]:
+    """A model rebuilt from a checkpoint file, in eval mode, and the checkpoint's dict."""
+    ckpt = load_checkpoint(path)
+    return build_model(ckpt, path, device), ckpt
+
+
+def n_points(ckpt: dict) -> int:
+    """How many keypoints the model predicts."""
+    import inspect
+
+    from .models import MODELS
+
+    spec = ckpt["spec"]
+    if "n_points" in spec:
+        return int(spec["n_points"])
+    default = inspect.signature(MODELS[spec["kind"]]).parameters["n_points"].default
+    if not isinstance(default, int):
+        raise CheckpointError(f"a {spec['kind']} checkpoint without n_points in its spec")
+    return default
+
+
+def describe(ckpt: dict) -> str:
+    """What a checkpoint is, in words: ``a 1-point soft_argmax model``."""
+    return f"a {n_points(ckpt)}-point {ckpt['spec']['kind']} model"
+
+
+def require_face_model(ckpt: dict, path: str | Path) -> dict:
+    """The face-crop settings of a 68-point face model, or a :class:`CheckpointError` that says
+    what the checkpoint is instead (an IMM nose-tip or 58-point model, say)."""
+    what = describe(ckpt)
+    if n_points(ckpt) != FACE_POINTS:
+        raise CheckpointError(f"{path}: {what}; this tool needs a {FACE_POINTS}-point 300-W face model "
+                              "(Part 3 or 4, e.g. checkpoints/ibug_resnet18.pt)")
+    pre = ckpt.get("preprocess") or {}
+    size, context = pre.get("input_size"), pre.get("context")
+    if not isinstance(size, int) or size <= 0 or not isinstance(context, (int, float)) or context < 0:
+        raise CheckpointError(f"{path}: {what} without its face-crop settings (preprocess input_size and context); "
+                              "checkpoints written by notebooks 03 and 04 have them")
+    return {"input_size": size, "context": float(context)}
+
+
+def origin(path: str | Path, ckpt: dict | None = None) -> dict:
+    """Which run a model started from (a fine-tuning source, or a backbone): its file name
+    and when it was trained, so that retraining that run retrains what started from it."""
+    ckpt = load_checkpoint(path) if ckpt is None else ckpt
+    # a checkpoint not written by fit (a backbone from elsewhere) is known by its name alone
+    return {"checkpoint": Path(path).name, "train_config": ckpt.get("train_config"),
+            "seconds": (ckpt.get("history") or {}).get("seconds")}
