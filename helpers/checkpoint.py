@@ -66,14 +66,14 @@ def resolve(reference: str | Path) -> Path:
 def _plain(value, where: str):
     """``value`` with NumPy numbers and arrays turned into Python ones; anything that
     ``torch.load(weights_only=True)`` could not read back is refused here, at save time."""
+    if isinstance(value, (np.generic, np.ndarray)):  # first: np.float64 is also a float
+        return value.tolist()
     if isinstance(value, torch.Tensor) or value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
         if PurePosixPath(value).is_absolute() or PureWindowsPath(value).drive:
             raise ValueError(f"checkpoint value {where} is an absolute path ({value}): store a file name")
         return value
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
     if isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
         return value  # a state_dict, kept as it is (with its version metadata)
     if isinstance(value, dict):

@@ -83,7 +83,7 @@ def as_uint8(image, name: str = "image") -> np.ndarray:
         raise TypeError(f"{name}: expected a NumPy array (H, W) or (H, W, 3), got {type(image).__name__}")
     if image.ndim == 3 and image.shape[2] in (1, 3, 4):
         image = image[..., 0] if image.shape[2] == 1 else image[..., :3]
-    if image.ndim not in (2, 3) or min(image.shape[:2]) == 0:
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3) or min(image.shape[:2]) == 0:
         raise ValueError(f"{name}: expected shape (H, W), (H, W, 1) or (H, W, 3), got {image.shape}")
     kind = image.dtype
     if kind == np.uint8:

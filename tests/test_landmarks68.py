@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from helpers import landmarks68 as lm68
+from helpers.landmarks68 import load_dlib_xml, load_youtube_csv, parse_pts
 
 
 def test_real_300w_xml_and_pts_agree(ibug_root):
@@ -82,3 +83,55 @@ def test_malformed_pts_and_csv(tmp_path):
     c.write_text("," + ",".join(map(str, range(136))) + "\nf.jpg," + ",".join(["1"] * 135 + ["x"]) + "\n")
     with pytest.raises(ValueError, match=r"k.csv:2: non-numeric coordinate in row for 'f.jpg'"):
         lm68.load_youtube_csv(c, tmp_path)
+
+
+# Label files that would otherwise score as something they are not: empty, non-finite, a folder.
+def dlib_xml(path, x00="10", box_left="5", n_images=1):
+    parts = "".join(f"<part name='{i:02d}' x='{x00 if i == 0 else 20 + i}' y='{30 + i}'/>" for i in range(68))
+    images = "".join(f"<image file='a{k}.jpg'><box top='1' left='{box_left}' width='50' height='60'>{parts}</box></image>"
+                     for k in range(n_images))
+    path.write_text(f"<?xml version='1.0'?><dataset><images>{images}</images></dataset>")
+    return path
+
+
+def test_a_valid_file_parses(tmp_path):
+    faces = load_dlib_xml(dlib_xml(tmp_path / "ok.xml", n_images=2))
+    assert len(faces) == 2 and faces[0].points.shape == (68, 2) and faces[0].points[0, 0] == 10
+
+
+@pytest.mark.parametrize("field", ["x00", "box_left"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_coordinates_name_the_file_and_entry(tmp_path, field, value):
+    path = dlib_xml(tmp_path / "bad.xml", **{field: value})
+    with pytest.raises(ValueError, match=r"bad.xml: image 'a0.jpg' box 0, (part 00|the box): non-finite"):
+        load_dlib_xml(path)
+
+
+def test_empty_label_files_are_errors(tmp_path):
+    (tmp_path / "empty.xml").write_text("")
+    with pytest.raises(ValueError, match="empty.xml: malformed XML"):
+        load_dlib_xml(tmp_path / "empty.xml")
+    with pytest.raises(ValueError, match="none.xml: no labelled faces"):
+        load_dlib_xml(dlib_xml(tmp_path / "none.xml", n_images=0))
+    (tmp_path / "empty.csv").write_text("name,x0\n")
+    with pytest.raises(ValueError, match="empty.csv: no labelled rows"):
+        load_youtube_csv(tmp_path / "empty.csv", tmp_path)
+
+
+def test_a_folder_given_as_labels(tmp_path):
+    dlib_xml(tmp_path / "labels_ibug_300W_test.xml")
+    with pytest.raises(ValueError, match=r"is a folder; give the dlib XML label file itself \(it holds labels_ibug_300W_test.xml\)"):
+        load_dlib_xml(tmp_path)
+
+
+def test_non_finite_pts_and_csv(tmp_path):
+    rows = [f"{10 + i} {20 + i}" for i in range(68)]
+    rows[7] = "nan 3"
+    (tmp_path / "a.pts").write_text("version: 1\nn_points: 68\n{\n" + "\n".join(rows) + "\n}\n")
+    with pytest.raises(ValueError, match="a.pts: point 7 has a non-finite"):
+        parse_pts(tmp_path / "a.pts")
+    values = np.arange(136, dtype=float).astype(str)
+    values[5] = "nan"
+    (tmp_path / "k.csv").write_text("name," + ",".join(f"c{i}" for i in range(136)) + "\nf.jpg," + ",".join(values) + "\n")
+    with pytest.raises(ValueError, match=r"k.csv:2 \(f.jpg\): non-finite"):
+        load_youtube_csv(tmp_path / "k.csv", tmp_path)
