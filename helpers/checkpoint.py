@@ -187,6 +187,29 @@ def require_face_model(ckpt: dict, path: str | Path) -> dict:
     return {"input_size": size, "context": float(context)}
 
 
+DECODERS = ("argmax", "argmax_cell", "soft_argmax")
+
+
+def inference_settings(ckpt: dict, path: str | Path) -> dict:
+    """The checkpoint's test-time settings, checked: an ``offset`` of one ``(x, y)`` per
+    point (a wrong shape would broadcast into silently wrong landmarks), a known decoder,
+    a calibration of three numbers."""
+    settings = dict(ckpt.get("inference") or {})
+    k = n_points(ckpt)
+    if settings.get("offset") is not None:
+        offset = np.asarray(settings["offset"], dtype=np.float64)
+        if offset.shape != (k, 2) or not np.isfinite(offset).all():
+            raise CheckpointError(f"{path}: its inference offset has shape {offset.shape}, not {k} finite (x, y) pairs")
+    if "decode" in settings and settings["decode"] not in DECODERS:
+        raise CheckpointError(f"{path}: unknown decoder {settings['decode']!r}; known: {', '.join(DECODERS)}")
+    cal = ckpt.get("calibration")
+    if cal is not None:
+        numbers = isinstance(cal, dict) and set(cal) == {"dx", "dy", "scale"}
+        if not numbers or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in cal.values()) or cal["scale"] <= 0:
+            raise CheckpointError(f"{path}: its detector calibration is not three finite numbers dx, dy, scale > 0")
+    return settings
+
+
 def origin(path: str | Path, ckpt: dict | None = None) -> dict:
     """Which run a model started from (a fine-tuning source, or a backbone): its file name
     and when it was trained, so that retraining that run retrains what started from it."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 
 def to_unit_float(images: np.ndarray) -> torch.Tensor:
@@ -60,10 +60,11 @@ def load_image(path: str | Path, gray: bool = True, max_pixels: int = MAX_PIXELS
         raise ImageError(f"{path}: refused, too many pixels ({exc})") from None
     except MemoryError:
         raise ImageError(f"{path}: too large to decode in memory") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageError):
-            raise
-        raise ImageError(f"{path}: cannot decode image ({exc})") from None
+    except ImageError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many kinds (OSError, SyntaxError, struct.error, ...)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageError(f"{path}: cannot decode image ({reason})") from None
 
 
 def _gray_to_rgb(gray_image: np.ndarray, gray: bool) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import config, geometry
-from .checkpoint import build_model, load_checkpoint, require_face_model
+from .checkpoint import build_model, inference_settings, load_checkpoint, require_face_model
 from .detect import Calibration, HaarFaceDetector
 from .faces import crop_matrix
 from .images import centre, to_gray, to_unit_float
@@ -84,7 +84,7 @@ class Landmarker:
         ckpt = load_checkpoint(checkpoint)
         pre = require_face_model(ckpt, checkpoint)
         self.input_size, self.context = pre["input_size"], pre["context"]
-        inference = ckpt.get("inference") or {}
+        inference = inference_settings(ckpt, checkpoint)
         # a heatmap model's decoder, chosen on validation after training
         decoder = {k: inference[k] for k in ("decode", "beta") if k in inference}
         self.model = build_model(ckpt, checkpoint, self.device, **decoder)

@@ -31,3 +31,11 @@ def ibug_root():
 @pytest.fixture(scope="session")
 def youtube_root():
     return _fetch("youtube_faces")
+
+
+@pytest.fixture(scope="session")
+def face_ckpt(tmp_path_factory):
+    """A tiny untrained 68-point face model, in the checkpoint format the tools read."""
+    from tests.test_checkpoint import tiny
+
+    return tiny(tmp_path_factory.mktemp("ckpt") / "face.pt", preprocess={"input_size": 48, "context": 0.25})

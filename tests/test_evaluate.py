@@ -6,11 +6,6 @@ from tests.test_checkpoint import TINY, tiny
 from tests.test_landmarks68 import dlib_xml
 
 
-@pytest.fixture(scope="module")
-def face_ckpt(tmp_path_factory):
-    return tiny(tmp_path_factory.mktemp("ckpt") / "face.pt", preprocess={"input_size": 48, "context": 0.25})
-
-
 def run(args, capsys):
     code = evaluate.main([str(a) for a in args] + ["--device", "cpu"])
     out, err = capsys.readouterr()

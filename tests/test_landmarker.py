@@ -4,13 +4,13 @@ import pytest
 from skimage import data
 
 from helpers.landmarker import Landmarker
+from helpers.checkpoint import CheckpointError
 from tests.test_checkpoint import tiny
 
 
 @pytest.fixture(scope="module")
-def lm(tmp_path_factory):
-    path = tiny(tmp_path_factory.mktemp("ckpt") / "face.pt", preprocess={"input_size": 48, "context": 0.25})
-    return Landmarker(path, device="cpu", precision="float32")
+def lm(face_ckpt):
+    return Landmarker(face_ckpt, device="cpu", precision="float32")
 
 
 def test_every_form_of_the_same_photo_gives_the_same_landmarks(lm):
@@ -44,3 +44,21 @@ def test_refused_images_say_what_is_expected(lm, bad, error, why):
 def test_bad_boxes_are_named(lm, boxes, why):
     with pytest.raises(ValueError, match=f"box 0: .*{why}"):
         lm.from_boxes(np.zeros((50, 50), np.uint8), boxes)
+
+
+@pytest.mark.parametrize("settings, why", [
+    ({"inference": {"offset": [[0.1, 0.2]]}}, r"offset has shape \(1, 2\), not 68"),
+    ({"inference": {"offset": [[float("nan"), 0.0]] * 68}}, "not 68 finite"),
+    ({"inference": {"decode": "magic"}}, "unknown decoder 'magic'"),
+    ({"calibration": {"dx": 0.1}}, "calibration is not three finite numbers"),
+    ({"calibration": {"dx": 0.1, "dy": 0.0, "scale": -1.0}}, "calibration is not three finite numbers"),
+])
+def test_settings_that_would_give_wrong_landmarks_are_refused(tmp_path, settings, why):
+    path = tiny(tmp_path / "s.pt", preprocess={"input_size": 48, "context": 0.25}, **settings)
+    with pytest.raises(CheckpointError, match=f"s.pt: .*{why}"):
+        Landmarker(path, device="cpu")
+
+
+def test_tiny_and_flat_photos(lm):
+    assert lm(np.zeros((1, 1), np.uint8)) == []
+    assert lm(np.full((3, 2000), 255, np.uint8)) == []

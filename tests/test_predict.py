@@ -12,11 +12,6 @@ from tests.test_checkpoint import TINY, _Payload, tiny
 from tests.test_images import png_header_only
 
 
-@pytest.fixture(scope="module")
-def face_ckpt(tmp_path_factory):
-    return tiny(tmp_path_factory.mktemp("ckpt") / "face.pt", preprocess={"input_size": 48, "context": 0.25})
-
-
 def run(args, capsys):
     code = predict.main([str(a) for a in args] + ["--device", "cpu"])
     out, err = capsys.readouterr()
