@@ -4,6 +4,7 @@ The geometric part returns a matrix for :mod:`helpers.geometry`, so image and ke
 move together, and a flag saying whether the face was mirrored: a mirrored face must
 also have its points re-labelled left<->right with the markup's permutation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

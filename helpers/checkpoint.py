@@ -25,6 +25,7 @@ No value is an absolute path: a checkpoint names another (a backbone, a fine-tun
 source) by its file name, looked up in the folder of trained runs, so a checkout can be
 moved or copied without retraining.
 """
+
 from __future__ import annotations
 
 import os
@@ -107,14 +108,20 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise CheckpointError(f"{path}: holds Python objects other than weights and plain values; refused, "
-                              "since loading it could run code (not a facial-keypoints checkpoint)") from None
+        raise CheckpointError(
+            f"{path}: holds Python objects other than weights and plain values; refused, "
+            "since loading it could run code (not a facial-keypoints checkpoint)"
+        ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, AttributeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or not written by torch.save ({reason})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint, truncated or not written by torch.save ({reason})"
+        ) from None
     spec = ckpt.get("spec") if isinstance(ckpt, dict) else None
     if not isinstance(spec, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise CheckpointError(f"{path}: a PyTorch file, but not a facial-keypoints checkpoint (no model spec and weights)")
+        raise CheckpointError(
+            f"{path}: a PyTorch file, but not a facial-keypoints checkpoint (no model spec and weights)"
+        )
     from .models import MODELS
 
     if spec.get("kind") not in MODELS:
@@ -127,7 +134,11 @@ def update(path: str | Path, **fields) -> dict:
     by key, so settings chosen at different times accumulate."""
     ckpt = load_checkpoint(path)
     for key, value in fields.items():
-        ckpt[key] = {**ckpt.get(key, {}), **value} if isinstance(value, dict) and isinstance(ckpt.get(key), dict) else value
+        ckpt[key] = (
+            {**ckpt.get(key, {}), **value}
+            if isinstance(value, dict) and isinstance(ckpt.get(key), dict)
+            else value
+        )
     save(path, ckpt)
     return ckpt
 
@@ -177,13 +188,17 @@ def require_face_model(ckpt: dict, path: str | Path) -> dict:
     what the checkpoint is instead (an IMM nose-tip or 58-point model, say)."""
     what = describe(ckpt)
     if n_points(ckpt) != FACE_POINTS:
-        raise CheckpointError(f"{path}: {what}; this tool needs a {FACE_POINTS}-point 300-W face model "
-                              "(Part 3 or 4, e.g. checkpoints/ibug_resnet18.pt)")
+        raise CheckpointError(
+            f"{path}: {what}; this tool needs a {FACE_POINTS}-point 300-W face model "
+            "(Part 3 or 4, e.g. checkpoints/ibug_resnet18.pt)"
+        )
     pre = ckpt.get("preprocess") or {}
     size, context = pre.get("input_size"), pre.get("context")
     if not isinstance(size, int) or size <= 0 or not isinstance(context, (int, float)) or context < 0:
-        raise CheckpointError(f"{path}: {what} without its face-crop settings (preprocess input_size and context); "
-                              "checkpoints written by notebooks 03 and 04 have them")
+        raise CheckpointError(
+            f"{path}: {what} without its face-crop settings (preprocess input_size and context); "
+            "checkpoints written by notebooks 03 and 04 have them"
+        )
     return {"input_size": size, "context": float(context)}
 
 
@@ -199,14 +214,22 @@ def inference_settings(ckpt: dict, path: str | Path) -> dict:
     if settings.get("offset") is not None:
         offset = np.asarray(settings["offset"], dtype=np.float64)
         if offset.shape != (k, 2) or not np.isfinite(offset).all():
-            raise CheckpointError(f"{path}: its inference offset has shape {offset.shape}, not {k} finite (x, y) pairs")
+            raise CheckpointError(
+                f"{path}: its inference offset has shape {offset.shape}, not {k} finite (x, y) pairs"
+            )
     if "decode" in settings and settings["decode"] not in DECODERS:
         raise CheckpointError(f"{path}: unknown decoder {settings['decode']!r}; known: {', '.join(DECODERS)}")
     cal = ckpt.get("calibration")
     if cal is not None:
         numbers = isinstance(cal, dict) and set(cal) == {"dx", "dy", "scale"}
-        if not numbers or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in cal.values()) or cal["scale"] <= 0:
-            raise CheckpointError(f"{path}: its detector calibration is not three finite numbers dx, dy, scale > 0")
+        if (
+            not numbers
+            or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in cal.values())
+            or cal["scale"] <= 0
+        ):
+            raise CheckpointError(
+                f"{path}: its detector calibration is not three finite numbers dx, dy, scale > 0"
+            )
     return settings
 
 
@@ -215,5 +238,8 @@ def origin(path: str | Path, ckpt: dict | None = None) -> dict:
     and when it was trained, so that retraining that run retrains what started from it."""
     ckpt = load_checkpoint(path) if ckpt is None else ckpt
     # a checkpoint not written by fit (a backbone from elsewhere) is known by its name alone
-    return {"checkpoint": Path(path).name, "train_config": ckpt.get("train_config"),
-            "seconds": (ckpt.get("history") or {}).get("seconds")}
+    return {
+        "checkpoint": Path(path).name,
+        "train_config": ckpt.get("train_config"),
+        "seconds": (ckpt.get("history") or {}).get("seconds"),
+    }

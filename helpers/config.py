@@ -1,4 +1,5 @@
 """Paths, the smoke switch, device choice and seeding: the settings every notebook shares."""
+
 from __future__ import annotations
 
 import os

@@ -5,10 +5,11 @@ epoch spends time decoding JPEGs), with ``base_matrix`` mapping the original pho
 into it.  Augmentation warps the base frame to the model's input; predictions are mapped
 back to the original photo with :meth:`KeypointDataset.input_to_original`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -99,8 +100,9 @@ def resized_items(paths: Sequence, points: Sequence[np.ndarray], input_wh: tuple
     return items
 
 
-def imm_datasets(root, input_wh: tuple[int, int], points, augment: Augment = NONE, limit: int | None = None,
-                 seed: int = 0) -> tuple[KeypointDataset, KeypointDataset]:
+def imm_datasets(
+    root, input_wh: tuple[int, int], points, augment: Augment = NONE, limit: int | None = None, seed: int = 0
+) -> tuple[KeypointDataset, KeypointDataset]:
     """Course-split IMM training and validation datasets for the markup points ``points``
     (e.g. ``[imm.NOSE_TIP]`` or ``range(58)``); ``limit`` keeps the first few of each (smoke runs)."""
     from . import imm
@@ -112,7 +114,11 @@ def imm_datasets(root, input_wh: tuple[int, int], points, augment: Augment = NON
     # a subset of points flips onto itself only if it is closed under the permutation
     perm_full = imm.FLIP_PERMUTATION
     index = {p: k for k, p in enumerate(points)}
-    perm = np.array([index[perm_full[p]] for p in points]) if all(perm_full[p] in index for p in points) else None
+    perm = (
+        np.array([index[perm_full[p]] for p in points])
+        if all(perm_full[p] in index for p in points)
+        else None
+    )
     if perm is None and augment.flip_p:
         raise ValueError("these points have no mirror images among themselves; set flip_p=0")
 

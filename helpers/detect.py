@@ -6,6 +6,7 @@ and its mirror for faces turned away.  A Haar box is not the landmarks' bounding
 models were trained on, so :func:`calibrate` learns the average offset and scale between
 the two on labelled faces, and :meth:`HaarFaceDetector.landmark_boxes` applies it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ def iou(a: Box, b: Box) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Landmark box from a detector box: centre shifted by ``(dx, dy)`` box widths, side scaled by ``scale``."""
+    """Landmark box from a detector box: centre shifted by ``(dx, dy)`` box widths, side
+    scaled by ``scale``."""
 
     dx: float = 0.0
     dy: float = 0.0
@@ -57,13 +59,20 @@ class HaarFaceDetector:
     """Faces in a grayscale ``uint8`` image, largest first; large images are searched at
     ``max_side`` pixels and the boxes scaled back."""
 
-    def __init__(self, calibration: Calibration = DEFAULT_CALIBRATION, max_side: int = 800,
-                 min_neighbors: int = 5, min_size_fraction: float = 0.08):
+    def __init__(
+        self,
+        calibration: Calibration = DEFAULT_CALIBRATION,
+        max_side: int = 800,
+        min_neighbors: int = 5,
+        min_size_fraction: float = 0.08,
+    ):
         root = Path(cv2.data.haarcascades)
         self.frontal = cv2.CascadeClassifier(str(root / "haarcascade_frontalface_default.xml"))
         self.profile = cv2.CascadeClassifier(str(root / "haarcascade_profileface.xml"))
         if self.frontal.empty() or self.profile.empty():
-            raise RuntimeError(f"OpenCV's Haar cascades are missing from {root}: install opencv-python-headless<5")
+            raise RuntimeError(
+                f"OpenCV's Haar cascades are missing from {root}: install opencv-python-headless<5"
+            )
         self.calibration = calibration
         self.max_side = max_side
         self.min_neighbors = min_neighbors
@@ -80,15 +89,23 @@ class HaarFaceDetector:
         # strict first, looser only when the strict pass finds nothing: precision on easy
         # photos, recall on hard ones
         for neighbours in (self.min_neighbors, max(1, self.min_neighbors - 2)):
-            boxes = [tuple(map(float, b)) for b in self.frontal.detectMultiScale(small, minNeighbors=neighbours, **kw)]
+            boxes = [
+                tuple(map(float, b))
+                for b in self.frontal.detectMultiScale(small, minNeighbors=neighbours, **kw)
+            ]
             if boxes:
                 break
         if not boxes:
             w = small.shape[1]
             kw["minNeighbors"] = max(1, self.min_neighbors - 2)
             boxes = [tuple(map(float, b)) for b in self.profile.detectMultiScale(small, **kw)]
-            boxes += [(w - x - bw, y, bw, bh) for x, y, bw, bh in
-                      (tuple(map(float, b)) for b in self.profile.detectMultiScale(np.ascontiguousarray(small[:, ::-1]), **kw))]
+            boxes += [
+                (w - x - bw, y, bw, bh)
+                for x, y, bw, bh in (
+                    tuple(map(float, b))
+                    for b in self.profile.detectMultiScale(np.ascontiguousarray(small[:, ::-1]), **kw)
+                )
+            ]
             boxes = _suppress(boxes, 0.3)
         boxes = [(x / f, y / f, w / f, h / f) for x, y, w, h in boxes]
         return sorted(boxes, key=lambda b: -b[2] * b[3])

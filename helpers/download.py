@@ -16,6 +16,7 @@ the archive's SHA-256): then it is unpacked again.
 Unpacking happens in a hidden staging folder beside the target, removed whatever happens
 (a run cut short removes the last one's); unpacked files get ordinary permissions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,9 @@ import tarfile
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import config
 
@@ -278,7 +279,9 @@ def _find_root(tree: Path, marker: str, archive: Path) -> Path:
     return hits[0].parent
 
 
-def fetch(name: str, mirror: str | Path | None = None, data_dir: Path | None = None, quiet: bool = False) -> Path:
+def fetch(
+    name: str, mirror: str | Path | None = None, data_dir: Path | None = None, quiet: bool = False
+) -> Path:
     """Make ``data/<folder>`` hold the verified data set ``name`` and return that folder."""
     if name not in SOURCES:
         raise DownloadError(f"unknown data set {name!r}; choose from {', '.join(SOURCES)}")
@@ -290,7 +293,10 @@ def fetch(name: str, mirror: str | Path | None = None, data_dir: Path | None = N
         say(f"{name}: already in {root}")
         return root
     if (root / MARKER).exists():
-        say(f"{name}: {root} was unpacked from another release of {src.archive}; unpacking the pinned one again")
+        say(
+            f"{name}: {root} was unpacked from another release of {src.archive}; "
+            "unpacking the pinned one again"
+        )
     mirror = mirror or os.environ.get("FKP_DATA_MIRROR") or None
     data_dir.mkdir(parents=True, exist_ok=True)
     if mirror:
@@ -312,7 +318,9 @@ def fetch(name: str, mirror: str | Path | None = None, data_dir: Path | None = N
             summary = src.check(found)
         except (ValueError, OSError) as exc:
             advice = "" if mirror else ": delete it and re-run"
-            inside = str(exc).replace(f"{found}{os.sep}", "")  # the staging folder is gone by the time anyone reads this
+            inside = str(exc).replace(
+                f"{found}{os.sep}", ""
+            )  # the staging folder is gone by the time anyone reads this
             raise DownloadError(f"{archive} did not verify ({inside}){advice}") from None
         if root.exists():
             shutil.rmtree(root)

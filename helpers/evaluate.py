@@ -12,6 +12,7 @@ output says).  Images that fail to decode are skipped and listed at the end, and
 exit status 1.  The checkpoint must be a 68-point face model, and the labels a dlib XML
 file with at least one face and finite coordinates; anything else is a one-line error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,11 +41,17 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
     base = Path(labels).parent if isinstance(labels, (str, Path)) else None
     n_model = landmarker.model.n_points
     if any(len(f.points) != n_model for f in faces):
-        raise ValueError(f"the labels have {len(faces[0].points)} points per face but the model predicts {n_model}")
+        raise ValueError(
+            f"the labels have {len(faces[0].points)} points per face but the model predicts {n_model}"
+        )
     preds, trues, rows, skipped = [], [], [], []
     seconds, timed = 0.0, 0
-    for path, group in tqdm(groupby(faces, key=lambda f: f.image_path), total=len({f.image_path for f in faces}),
-                            desc="evaluating", disable=not progress):
+    for path, group in tqdm(
+        groupby(faces, key=lambda f: f.image_path),
+        total=len({f.image_path for f in faces}),
+        desc="evaluating",
+        disable=not progress,
+    ):
         group = list(group)
         try:
             gray = load_image(path)
@@ -59,7 +66,9 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
             picks = list(range(len(group)))
             use = [f.box for f in group]
         start = time.perf_counter()
-        found = landmarker.from_detections(gray, use) if boxes == "detector" else landmarker.from_boxes(gray, use)
+        found = (
+            landmarker.from_detections(gray, use) if boxes == "detector" else landmarker.from_boxes(gray, use)
+        )
         seconds += time.perf_counter() - start
         timed += len(use)
         if not np.isfinite(found).all():
@@ -77,10 +86,14 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
     for row, e in zip(rows, nmes):
         row["nme_percent"] = 100 * e if np.isfinite(e) else ""
     summary = metrics.summary(nmes[detected], preds[detected], trues[detected]) if detected.any() else {}
-    summary.update(faces=int(len(nmes)), detected=int(detected.sum()),
-                   failure_rate_percent=100 * float((nmes > 0.10).mean()) if len(nmes) else 0.0,
-                   auc=metrics.auc(nmes) if len(nmes) else 0.0,
-                   ms_per_face=1000 * seconds / max(timed, 1), boxes=boxes)
+    summary.update(
+        faces=int(len(nmes)),
+        detected=int(detected.sum()),
+        failure_rate_percent=100 * float((nmes > 0.10).mean()) if len(nmes) else 0.0,
+        auc=metrics.auc(nmes) if len(nmes) else 0.0,
+        ms_per_face=1000 * seconds / max(timed, 1),
+        boxes=boxes,
+    )
     return {"summary": summary, "rows": rows, "nmes": nmes, "pred": preds, "true": trues, "skipped": skipped}
 
 
@@ -113,11 +126,14 @@ def write_outputs(result: dict, out: Path, label: str = "") -> None:
 
 
 def format_summary(s: dict) -> str:
+    what = "detection" if s["boxes"] == "detector" else "box"
     lines = [
-        f"faces scored:        {s['faces']} ({s['detected']} with a {'detection' if s['boxes'] == 'detector' else 'box'})",
-        f"NME:                 {s.get('nme_percent', float('nan')):.2f} %" + (" (detected faces)" if s["boxes"] == "detector" else ""),
+        f"faces scored:        {s['faces']} ({s['detected']} with a {what})",
+        f"NME:                 {s.get('nme_percent', float('nan')):.2f} %"
+        + (" (detected faces)" if s["boxes"] == "detector" else ""),
         f"median NME:          {s.get('median_nme_percent', float('nan')):.2f} %",
-        f"failure rate (>10%): {s['failure_rate_percent']:.2f} %" + (" (missed faces count as failures)" if s["boxes"] == "detector" else ""),
+        f"failure rate (>10%): {s['failure_rate_percent']:.2f} %"
+        + (" (missed faces count as failures)" if s["boxes"] == "detector" else ""),
         f"AUC@10%:             {s['auc']:.4f}",
         f"MAE (Kaggle):        {s.get('mae_px', float('nan')):.2f} px",
         f"time:                {s['ms_per_face']:.2f} ms per face (landmarks only)",

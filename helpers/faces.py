@@ -5,12 +5,14 @@ For training, a wider *base* crop (``base_scale`` times the input crop, at the s
 scale) is decoded once and cached under ``cache/``; augmentation then rotates, zooms,
 shifts and flips inside it, which also stands in for the jitter of a face detector's box.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -48,8 +50,14 @@ def _cache_key(records: Sequence[FaceRecord], *params) -> str:
     return h.hexdigest()[:16]
 
 
-def crop_items(records: Sequence[FaceRecord], input_size: int, context: float = DEFAULT_CONTEXT,
-               base_scale: float = 1.4, cache_dir: Path | None = None, desc: str = "cropping faces") -> list[Item]:
+def crop_items(
+    records: Sequence[FaceRecord],
+    input_size: int,
+    context: float = DEFAULT_CONTEXT,
+    base_scale: float = 1.4,
+    cache_dir: Path | None = None,
+    desc: str = "cropping faces",
+) -> list[Item]:
     """Base crops of every face (grayscale), decoded once and cached as one ``.npz`` file.
 
     Boxes partly outside the photo are fine: the crop repeats the border pixels."""
@@ -76,11 +84,16 @@ def crop_items(records: Sequence[FaceRecord], input_size: int, context: float = 
     return [Item(c, p, m) for c, p, m in zip(crops, points, matrices)]
 
 
-def records_boxed_by(paths: Sequence, points: Sequence[np.ndarray], box_points: Sequence[np.ndarray] | None = None) -> list[FaceRecord]:
+def records_boxed_by(
+    paths: Sequence, points: Sequence[np.ndarray], box_points: Sequence[np.ndarray] | None = None
+) -> list[FaceRecord]:
     """Face records whose boxes are the bounding boxes of ``box_points`` (say, a first stage's
     predictions, so validation never sees a box made from its own labels) or of the labels."""
     box_points = points if box_points is None else box_points
-    return [FaceRecord(Path(p), box_of(np.asarray(b)), np.asarray(pts, np.float32)) for p, pts, b in zip(paths, points, box_points)]
+    return [
+        FaceRecord(Path(p), box_of(np.asarray(b)), np.asarray(pts, np.float32))
+        for p, pts, b in zip(paths, points, box_points)
+    ]
 
 
 class Splits(NamedTuple):
@@ -91,8 +104,14 @@ class Splits(NamedTuple):
     youtube_val: list[FaceRecord]
 
 
-def ibug_splits(ibug_root: Path, youtube_root: Path, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None,
-                youtube_val_fraction: float = 0.1) -> Splits:
+def ibug_splits(
+    ibug_root: Path,
+    youtube_root: Path,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    limit: int | None = None,
+    youtube_val_fraction: float = 0.1,
+) -> Splits:
     """The 68-point parts' data: train, validation and test face lists and a table of sources.
 
     Training: 300-W train XML minus ``val_fraction`` of its photos, plus the labelled
@@ -102,36 +121,63 @@ def ibug_splits(ibug_root: Path, youtube_root: Path, val_fraction: float = 0.1, 
     Test: the 300-W test XML, never trained on.  ``limit`` keeps a few of each (smoke runs)."""
     from .landmarks68 import load_dlib_xml, load_youtube_csv, split_by_photo
 
-    ibug_train, ibug_val = split_by_photo(load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_train.xml"), val_fraction, seed)
-    youtube = (load_youtube_csv(Path(youtube_root) / "training_frames_keypoints.csv", Path(youtube_root) / "training")
-               + load_youtube_csv(Path(youtube_root) / "test_frames_keypoints.csv", Path(youtube_root) / "test"))
-    youtube, youtube_val = split_by_photo(youtube, youtube_val_fraction, seed)  # frames are named <person>_<k>.jpg
+    ibug_train, ibug_val = split_by_photo(
+        load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_train.xml"), val_fraction, seed
+    )
+    youtube = load_youtube_csv(
+        Path(youtube_root) / "training_frames_keypoints.csv", Path(youtube_root) / "training"
+    ) + load_youtube_csv(Path(youtube_root) / "test_frames_keypoints.csv", Path(youtube_root) / "test")
+    youtube, youtube_val = split_by_photo(
+        youtube, youtube_val_fraction, seed
+    )  # frames are named <person>_<k>.jpg
     test = load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_test.xml")
     if limit:
-        ibug_train, ibug_val, youtube, youtube_val, test = (ibug_train[:limit], ibug_val[: limit // 2], youtube[:limit],
-                                                            youtube_val[: limit // 2], test[: limit // 2])
+        ibug_train, ibug_val, youtube, youtube_val, test = (
+            ibug_train[:limit],
+            ibug_val[: limit // 2],
+            youtube[:limit],
+            youtube_val[: limit // 2],
+            test[: limit // 2],
+        )
     yt_share = round(100 * youtube_val_fraction)
     sources = {
         f"300-W train XML, {100 - round(100 * val_fraction)} % of photos": (len(ibug_train), "training"),
         f"YouTube-Faces 68, {100 - yt_share} % of people": (len(youtube), "training"),
-        f"300-W train XML, {round(100 * val_fraction)} % of photos": (len(ibug_val), "validation (model selection)"),
+        f"300-W train XML, {round(100 * val_fraction)} % of photos": (
+            len(ibug_val),
+            "validation (model selection)",
+        ),
         f"YouTube-Faces 68, {yt_share} % of people": (len(youtube_val), "validation, a second domain"),
         "300-W test XML": (len(test), "test (scored once)"),
     }
     return Splits(ibug_train + youtube, ibug_val, test, sources, youtube_val)
 
 
-FACE_AUGMENT = Augment(max_rotation=20, max_shift=6, scale=(0.9, 1.1), flip_p=0.5, brightness=0.3, contrast=0.3)
+FACE_AUGMENT = Augment(
+    max_rotation=20, max_shift=6, scale=(0.9, 1.1), flip_p=0.5, brightness=0.3, contrast=0.3
+)
 
 
-def face_dataset(records: Sequence[FaceRecord], input_size: int, augment: Augment = NONE,
-                 context: float = DEFAULT_CONTEXT, base_scale: float = 1.4, seed: int = 0, desc: str = "cropping faces",
-                 flip_permutation: np.ndarray = FLIP_PERMUTATION) -> KeypointDataset:
+def face_dataset(
+    records: Sequence[FaceRecord],
+    input_size: int,
+    augment: Augment = NONE,
+    context: float = DEFAULT_CONTEXT,
+    base_scale: float = 1.4,
+    seed: int = 0,
+    desc: str = "cropping faces",
+    flip_permutation: np.ndarray = FLIP_PERMUTATION,
+) -> KeypointDataset:
     """A :class:`KeypointDataset` of face crops (``input_size`` square); 68-point markup unless
     another ``flip_permutation`` says otherwise."""
     items = crop_items(records, input_size, context, base_scale, desc=desc)
-    ds = KeypointDataset(items, (input_size, input_size), augment, flip_permutation,
-                         base_to_input(input_size, context, base_scale), seed=seed)
+    ds = KeypointDataset(
+        items,
+        (input_size, input_size),
+        augment,
+        flip_permutation,
+        base_to_input(input_size, context, base_scale),
+        seed=seed,
+    )
     ds.records = list(records)
     return ds
-

@@ -12,6 +12,7 @@ Why not ``torchvision.transforms.v2`` with ``tv_tensors.KeyPoints``: in torchvis
 640->80 resize moves every keypoint by 0.44 px at 80 px wide (3.5 px at 640) against the
 image.  The course's error budget is a few pixels, so the maps live here, tested.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,7 +79,9 @@ def square_crop(box: tuple[float, float, float, float], out_size: int, context: 
     return np.array([[s, 0.0, tx], [0.0, s, ty]])
 
 
-def warp(image: np.ndarray, m: np.ndarray, out_wh: tuple[int, int], border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+def warp(
+    image: np.ndarray, m: np.ndarray, out_wh: tuple[int, int], border: int = cv2.BORDER_REPLICATE
+) -> np.ndarray:
     """Warp ``image`` through ``m`` into an ``out_wh`` frame (bilinear, or area-averaged when
     ``m`` only shrinks and shifts, so a large downscale does not alias)."""
     w, h = int(out_wh[0]), int(out_wh[1])

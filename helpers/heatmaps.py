@@ -4,6 +4,7 @@ A heatmap of ``h x w`` cells covers the input frame; cell ``j`` has its centre a
 coordinate ``-1 + (2j + 1) / w`` (see :func:`helpers.geometry.to_unit`), whatever the
 stride, so targets and decoders never need the input size.
 """
+
 from __future__ import annotations
 
 import torch
@@ -99,7 +100,9 @@ def decode_argmax(heatmaps: torch.Tensor, refine: bool = True) -> torch.Tensor:
         centre = at(0, 0)
         for axis, (lo, hi) in ((0, (at(0, -1), at(0, 1))), (1, (at(-1, 0), at(1, 0)))):
             denom = lo - 2 * centre + hi
-            offset = torch.where(denom < -1e-6, 0.5 * (lo - hi) / denom, torch.zeros_like(denom)).clamp(-0.5, 0.5)
+            offset = torch.where(denom < -1e-6, 0.5 * (lo - hi) / denom, torch.zeros_like(denom)).clamp(
+                -0.5, 0.5
+            )
             if axis == 0:
                 x = x + offset
             else:

@@ -1,4 +1,5 @@
 """Reading images the way users have them: any mode, EXIF-rotated, possibly broken."""
+
 from __future__ import annotations
 
 import warnings
@@ -42,8 +43,10 @@ def load_image(path: str | Path, gray: bool = True, max_pixels: int = MAX_PIXELS
             im = Image.open(path)
         with im:
             if im.width * im.height > max_pixels:
-                raise ImageError(f"{path}: {im.width} x {im.height} pixels is over the limit of {max_pixels / 1e6:.0f} "
-                                 "megapixels (shrink the photo first)")
+                raise ImageError(
+                    f"{path}: {im.width} x {im.height} pixels is over the limit of {max_pixels / 1e6:.0f} "
+                    "megapixels (shrink the photo first)"
+                )
             im.load()
             im = ImageOps.exif_transpose(im)
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
@@ -89,7 +92,9 @@ def as_uint8(image, name: str = "image") -> np.ndarray:
     kind = image.dtype
     if kind == np.uint8:
         return np.ascontiguousarray(image)
-    if kind == np.uint16 or (kind.kind in "iu" and kind != np.bool_ and image.size and 0 <= image.min() and image.max() <= 65535):
+    if kind == np.uint16 or (
+        kind.kind in "iu" and kind != np.bool_ and image.size and 0 <= image.min() and image.max() <= 65535
+    ):
         return np.ascontiguousarray(np.round(image.astype(np.float32) * (255 / 65535)).astype(np.uint8))
     if kind.kind == "f":
         finite = np.isfinite(image)
@@ -97,8 +102,10 @@ def as_uint8(image, name: str = "image") -> np.ndarray:
             raise ValueError(f"{name}: a float image with NaN or infinite values")
         lo, hi = float(image.min()), float(image.max())
         if lo < 0 or hi > 1:
-            raise ValueError(f"{name}: a float image must lie in [0, 1], this one spans [{lo:g}, {hi:g}] "
-                             "(divide 0-255 values by 255, or pass uint8)")
+            raise ValueError(
+                f"{name}: a float image must lie in [0, 1], this one spans [{lo:g}, {hi:g}] "
+                "(divide 0-255 values by 255, or pass uint8)"
+            )
         return np.ascontiguousarray(np.round(image * 255).astype(np.uint8))
     raise TypeError(f"{name}: expected uint8, uint16 or float pixels in [0, 1], got {kind}")
 

@@ -4,6 +4,7 @@ Each of the 240 images (40 people x 6 views, 640x480) has an ``.asf`` file with 
 whose x and y are fractions of the image width and height; a point at fraction ``r`` of
 an image ``W`` pixels wide sits at pixel ``r * W`` in this package's convention.
 """
+
 from __future__ import annotations
 
 import re
@@ -73,7 +74,9 @@ def parse_asf(path: str | Path, width: int = WIDTH, height: int = HEIGHT) -> np.
         lines = path.read_text(errors="replace").splitlines()
     except OSError as exc:
         raise ValueError(f"{path}: cannot read ({exc.strerror})") from exc
-    body = [(i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
+    body = [
+        (i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     if not body:
         raise ValueError(f"{path}: empty shape file")
     lineno, count = body[0]
@@ -121,7 +124,9 @@ def load_imm(root: str | Path) -> list[ImmSample]:
     return samples
 
 
-def course_split(samples: list[ImmSample], last_train_person: int = 32) -> tuple[list[ImmSample], list[ImmSample]]:
+def course_split(
+    samples: list[ImmSample], last_train_person: int = 32
+) -> tuple[list[ImmSample], list[ImmSample]]:
     """The course split: persons 1-32 train (192 images), 33-40 validate (48 images)."""
     train = [s for s in samples if s.person <= last_train_person]
     val = [s for s in samples if s.person > last_train_person]

@@ -1,4 +1,5 @@
 """Running a trained model over a dataset and mapping its output back to the original photos."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,7 +13,9 @@ from .augment import NONE
 
 
 @torch.inference_mode()
-def predict_batch(model, images: torch.Tensor, flip_permutation: np.ndarray | None = None, offset=None) -> torch.Tensor:
+def predict_batch(
+    model, images: torch.Tensor, flip_permutation: np.ndarray | None = None, offset=None
+) -> torch.Tensor:
     """Unit-coordinate predictions for a batch; with ``flip_permutation``, also predict on the
     mirrored images and average (test-time flip augmentation); ``offset`` (``K x 2``, unit
     coordinates, see :func:`mean_residual`) is added last.
@@ -24,20 +27,32 @@ def predict_batch(model, images: torch.Tensor, flip_permutation: np.ndarray | No
         out = model(images)
     else:
         both = model(torch.cat([images, images.flip(-1)]))  # one batch: cheaper than two calls
-        out, mirrored = both[: len(images)], both[len(images):, torch.as_tensor(flip_permutation, device=both.device)]
+        out, mirrored = (
+            both[: len(images)],
+            both[len(images) :, torch.as_tensor(flip_permutation, device=both.device)],
+        )
         mirrored[..., 0] = -mirrored[..., 0]
         out = (out + mirrored) / 2
     # in float32: a bfloat16 sum would round away most of an offset of a tenth of a pixel
-    return out if offset is None else out.float() + torch.as_tensor(offset, dtype=torch.float32, device=out.device)
+    return (
+        out
+        if offset is None
+        else out.float() + torch.as_tensor(offset, dtype=torch.float32, device=out.device)
+    )
 
 
-def predict_units(model, dataset, batch_size: int = 64, device=None, flip_permutation=None, offset=None) -> np.ndarray:
+def predict_units(
+    model, dataset, batch_size: int = 64, device=None, flip_permutation=None, offset=None
+) -> np.ndarray:
     """``N x K x 2`` predictions in unit coordinates on the dataset's un-augmented inputs."""
     device = device or next(itertools.chain(model.parameters(), model.buffers())).device
     model.eval()
     saved, dataset.augment = dataset.augment, NONE
     try:
-        out = [predict_batch(model, images.to(device), flip_permutation, offset).cpu() for images, _, _ in DataLoader(dataset, batch_size)]
+        out = [
+            predict_batch(model, images.to(device), flip_permutation, offset).cpu()
+            for images, _, _ in DataLoader(dataset, batch_size)
+        ]
     finally:
         dataset.augment = saved
     return torch.cat(out).numpy()
@@ -45,7 +60,9 @@ def predict_units(model, dataset, batch_size: int = 64, device=None, flip_permut
 
 def predict_original(model, dataset, batch_size: int = 64, flip_permutation=None, offset=None) -> np.ndarray:
     """Predictions in the original photos' pixels, ``N x K x 2`` (optionally flip-averaged)."""
-    return units_to_original(predict_units(model, dataset, batch_size, flip_permutation=flip_permutation, offset=offset), dataset)
+    return units_to_original(
+        predict_units(model, dataset, batch_size, flip_permutation=flip_permutation, offset=offset), dataset
+    )
 
 
 def units_to_original(units: np.ndarray, dataset) -> np.ndarray:
@@ -63,7 +80,9 @@ FLIP_MIN_GAIN = 0.1  # NME points a second, mirrored pass per face must buy to b
 
 def nme_percent(model, dataset, flip_permutation=None, offset=None) -> float:
     """Mean NME (%) over a dataset's faces, in the original photos' pixels."""
-    return _nme_of_units(predict_units(model, dataset, flip_permutation=flip_permutation, offset=offset), dataset)
+    return _nme_of_units(
+        predict_units(model, dataset, flip_permutation=flip_permutation, offset=offset), dataset
+    )
 
 
 def _nme_of_units(units: np.ndarray, dataset) -> float:
@@ -82,12 +101,15 @@ def mean_residual(model, dataset, flip_permutation=None) -> np.ndarray:
     other annotators, whose habits the network partly learns.  Estimated on the 300-W
     *training* faces and added to every prediction (the notebooks show what it buys)."""
     units = predict_units(model, dataset, flip_permutation=flip_permutation)
-    targets = np.stack([geometry.to_unit(dataset.sample(i, augment=False)[1], dataset.input_wh) for i in range(len(dataset))])
+    targets = np.stack(
+        [geometry.to_unit(dataset.sample(i, augment=False)[1], dataset.input_wh) for i in range(len(dataset))]
+    )
     return (targets - units).mean(0)
 
 
-def choose_settings(model, val_ds, offset_faces, flip_permutation, min_gain: float = FLIP_MIN_GAIN,
-                    allow_flip: bool = True) -> tuple[dict, dict]:
+def choose_settings(
+    model, val_ds, offset_faces, flip_permutation, min_gain: float = FLIP_MIN_GAIN, allow_flip: bool = True
+) -> tuple[dict, dict]:
     """Test-time settings for a trained model, for :func:`helpers.train.record_inference`:
     the per-point ``offset`` (:func:`mean_residual` on ``offset_faces``, the 300-W training
     faces) and ``flip`` averaging, kept only if it lowers NME on ``val_ds`` by ``min_gain``
@@ -102,5 +124,8 @@ def choose_settings(model, val_ds, offset_faces, flip_permutation, min_gain: flo
         units = predict_units(model, val_ds, flip_permutation=perm)  # one pass scores both columns
         scores[(way, "network alone")] = _nme_of_units(units, val_ds)
         scores[(way, "with offset")] = _nme_of_units(units + offsets[flip].astype(np.float32), val_ds)
-    use_flip = allow_flip and scores[("flip averaging", "with offset")] <= scores[("one pass", "with offset")] - min_gain
+    use_flip = (
+        allow_flip
+        and scores[("flip averaging", "with offset")] <= scores[("one pass", "with offset")] - min_gain
+    )
     return {"flip": use_flip, "offset": offsets[use_flip].tolist()}, scores

@@ -17,6 +17,7 @@ Detector boxes are only a first guess of the landmark box the model was trained 
 detected face is predicted twice: the second time in the box of the first prediction's
 landmarks, the training convention exactly.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,7 +35,11 @@ from .models import fuse_batchnorm
 
 def bf16_is_fast(device: torch.device) -> bool:
     """bfloat16 inference pays on CPUs with AVX512 (oneDNN); elsewhere float32 is the safe choice."""
-    return device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return (
+        device.type == "cpu"
+        and torch.backends.mkldnn.is_available()
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 def add_cli_options(parser) -> None:
@@ -42,10 +47,18 @@ def add_cli_options(parser) -> None:
     import argparse
 
     parser.add_argument("--device", help="cpu or cuda (default: CUDA if available)")
-    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                        help="test-time flip averaging (default: what the checkpoint records)")
-    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
-                        help="auto: bfloat16 on CPUs with AVX512, else float32")
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="test-time flip averaging (default: what the checkpoint records)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto: bfloat16 on CPUs with AVX512, else float32",
+    )
 
 
 def _plausible(box, previous):
@@ -76,8 +89,15 @@ class Landmarker:
     1.5x faster per face on this project's CPU, a change of 0.01 NME points), else float32.
     For inference every BatchNorm is folded into its convolution."""
 
-    def __init__(self, checkpoint, device=None, flip: bool | None = None, detector=None, precision: str = "auto",
-                 offset: bool = True):
+    def __init__(
+        self,
+        checkpoint,
+        device=None,
+        flip: bool | None = None,
+        detector=None,
+        precision: str = "auto",
+        offset: bool = True,
+    ):
         if precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
         self.device = config.device(device)
@@ -93,7 +113,9 @@ class Landmarker:
         fuse_batchnorm(self.model).to(self.dtype)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
         stored = inference.get("offset") if offset else None
-        self.offset = None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
+        self.offset = (
+            None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
+        )
         cal = ckpt.get("calibration")
         self.detector = detector or HaarFaceDetector(**({"calibration": Calibration(**cal)} if cal else {}))
         self.checkpoint = ckpt
@@ -116,7 +138,12 @@ class Landmarker:
             return np.zeros((0, self.model.n_points, 2), np.float32)
         batch, mats = self.crops(gray, boxes)
         batch = batch.to(self.device, self.dtype)
-        units = predict_batch(self.model, batch, FLIP_PERMUTATION if self.flip else None, self.offset).float().cpu().numpy()
+        units = (
+            predict_batch(self.model, batch, FLIP_PERMUTATION if self.flip else None, self.offset)
+            .float()
+            .cpu()
+            .numpy()
+        )
         pixels = geometry.from_unit(units, (self.input_size, self.input_size))
         return np.stack([geometry.apply(geometry.invert(m), p) for m, p in zip(mats, pixels)])
 

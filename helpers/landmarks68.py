@@ -3,6 +3,7 @@
 Markup: 0-16 jaw, 17-26 brows, 27-35 nose, 36-47 eyes, 48-67 mouth.  The outer eye
 corners 36 and 45 give the inter-ocular distance that normalises NME.
 """
+
 from __future__ import annotations
 
 import csv
@@ -151,12 +152,16 @@ def load_youtube_csv(path: str | Path, image_dir: str | Path) -> list[FaceRecord
     return faces
 
 
-def split_by_photo(faces: list[FaceRecord], fraction: float, seed: int = 0) -> tuple[list[FaceRecord], list[FaceRecord]]:
+def split_by_photo(
+    faces: list[FaceRecord], fraction: float, seed: int = 0
+) -> tuple[list[FaceRecord], list[FaceRecord]]:
     """Hold out ``fraction`` of the photos (all faces of a photo go the same way, so no face
     is validated on a photo it was trained on).  300-W names faces ``<photo>_<k>.jpg``."""
     photos = sorted({f.image_path.stem.rsplit("_", 1)[0] for f in faces})
     rng = np.random.default_rng(seed)
-    held = set(rng.choice(photos, size=max(1, round(fraction * len(photos))), replace=False)) if faces else set()
+    held = (
+        set(rng.choice(photos, size=max(1, round(fraction * len(photos))), replace=False)) if faces else set()
+    )
     keep = [f for f in faces if f.image_path.stem.rsplit("_", 1)[0] not in held]
     out = [f for f in faces if f.image_path.stem.rsplit("_", 1)[0] in held]
     return keep, out

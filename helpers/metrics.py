@@ -1,4 +1,5 @@
 """Error measures: pixel error for IMM, inter-ocular NME and its CED curve for 68-point sets."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,13 @@ def summary(nmes: np.ndarray, pred=None, true=None, limit: float = 0.10) -> dict
     """The figures ``helpers.evaluate`` prints: NME mean and median (percent), failure rate
     above ``limit``, CED AUC up to ``limit`` and, when points are given, Kaggle-style MAE in px."""
     nmes = np.asarray(nmes, np.float64)
-    out = {"faces": int(len(nmes)), "nme_percent": 100 * float(nmes.mean()), "median_nme_percent": 100 * float(np.median(nmes)),
-           "failure_rate_percent": 100 * float((nmes > limit).mean()), "auc": auc(nmes, limit)}
+    out = {
+        "faces": int(len(nmes)),
+        "nme_percent": 100 * float(nmes.mean()),
+        "median_nme_percent": 100 * float(np.median(nmes)),
+        "failure_rate_percent": 100 * float((nmes > limit).mean()),
+        "auc": auc(nmes, limit),
+    }
     if pred is not None:
         finite = np.isfinite(np.asarray(pred)).all(axis=(1, 2))
         out["mae_px"] = float(np.abs(np.asarray(pred)[finite] - np.asarray(true)[finite]).mean())

@@ -3,6 +3,7 @@ unit coordinates (:func:`helpers.geometry.to_unit`), so training, metrics and pl
 never need to know which kind they hold.  :func:`build` rebuilds one from the
 ``spec`` dict a checkpoint stores.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,16 +20,24 @@ class CourseCNN(nn.Module):
     which 192 training faces barely teach; it is kept as the baseline the course asks for.
     """
 
-    def __init__(self, n_points: int, input_hw=(60, 80), channels=(12, 24, 32), kernel: int = 5, hidden: int = 128):
+    def __init__(
+        self, n_points: int, input_hw=(60, 80), channels=(12, 24, 32), kernel: int = 5, hidden: int = 128
+    ):
         super().__init__()
         layers, c_in = [], 1
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, kernel, padding=kernel // 2), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(c_in, c, kernel, padding=kernel // 2),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             c_in = c
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
             flat = self.features(torch.zeros(1, 1, *input_hw)).numel()
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2 * n_points))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2 * n_points)
+        )
         self.n_points = n_points
 
     def forward(self, x):
@@ -67,9 +76,12 @@ class SoftArgmaxNet(nn.Module):
         super().__init__()
         w = width
         self.body = nn.Sequential(
-            conv_bn(1, w, 2), conv_bn(w, w),
-            conv_bn(w, 2 * w, 2), conv_bn(2 * w, 2 * w),
-            conv_bn(2 * w, 4 * w, 2), conv_bn(4 * w, 4 * w),
+            conv_bn(1, w, 2),
+            conv_bn(w, w),
+            conv_bn(w, 2 * w, 2),
+            conv_bn(2 * w, 2 * w),
+            conv_bn(2 * w, 4 * w, 2),
+            conv_bn(4 * w, 4 * w),
             *[conv_bn(4 * w, 4 * w, dilation=d) for d in dilations],
         )
         self.heatmaps = nn.Conv2d(4 * w, n_points, 1)
@@ -99,7 +111,9 @@ class ResNet18Keypoints(nn.Module):
     def forward(self, x):
         n = self.net
         f = n.avgpool(n.layer4(n.layer3(n.layer2(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x)))))))))
-        with torch.autocast(x.device.type, enabled=False):  # coordinates in full precision under bf16 training
+        with torch.autocast(
+            x.device.type, enabled=False
+        ):  # coordinates in full precision under bf16 training
             return n.fc(torch.flatten(f, 1).to(n.fc.weight.dtype)).float().view(-1, self.n_points, 2)
 
 
@@ -132,15 +146,27 @@ class HeatmapResNet(nn.Module):
     constant, rather than the raw maps.
     """
 
-    def __init__(self, n_points: int = 68, width: int = 128, decode: str = "argmax", beta: float = 1.0,
-                 pretrained: bool = False, backbone_from: str | None = None, logits: bool = False):
+    def __init__(
+        self,
+        n_points: int = 68,
+        width: int = 128,
+        decode: str = "argmax",
+        beta: float = 1.0,
+        pretrained: bool = False,
+        backbone_from: str | None = None,
+        logits: bool = False,
+    ):
         super().__init__()
         net = _gray_resnet18(pretrained)
         if backbone_from:
             from . import checkpoint
 
             state = checkpoint.load_checkpoint(checkpoint.resolve(backbone_from))["state_dict"]
-            own = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.") and not k.startswith("net.fc")}
+            own = {
+                k[len("net.") :]: v
+                for k, v in state.items()
+                if k.startswith("net.") and not k.startswith("net.fc")
+            }
             net.load_state_dict(own, strict=False)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
@@ -160,7 +186,9 @@ class HeatmapResNet(nn.Module):
         top = self.lateral[3](feats[3])
         for level in (2, 1, 0):
             skip = self.lateral[level](feats[level])
-            top = self.smooth[level](skip + F.interpolate(top, size=skip.shape[-2:], mode="bilinear", align_corners=False))
+            top = self.smooth[level](
+                skip + F.interpolate(top, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            )
         return self.head(top)
 
     def forward(self, x):
@@ -170,7 +198,12 @@ class HeatmapResNet(nn.Module):
         return decode(maps, self.decode, self.beta)
 
 
-MODELS = {"course_cnn": CourseCNN, "soft_argmax": SoftArgmaxNet, "resnet18": ResNet18Keypoints, "heatmap_resnet18": HeatmapResNet}
+MODELS = {
+    "course_cnn": CourseCNN,
+    "soft_argmax": SoftArgmaxNet,
+    "resnet18": ResNet18Keypoints,
+    "heatmap_resnet18": HeatmapResNet,
+}
 
 
 def build(spec: dict, for_loading: bool = False) -> nn.Module:

@@ -5,6 +5,7 @@ the target shape (Delaunay) and maps each triangle with its own affine transform
 exactly the per-triangle warp a morph needs; both faces are warped onto the same
 triangulation of the in-between shape, so their triangles correspond.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,9 @@ from . import geometry
 from .landmarks68 import box_of
 
 
-def align(rgb: np.ndarray, points: np.ndarray, size: int = 256, context: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+def align(
+    rgb: np.ndarray, points: np.ndarray, size: int = 256, context: float = 0.9
+) -> tuple[np.ndarray, np.ndarray]:
     """A ``size`` square crop around the face (its landmark box plus ``context``) and the
     points in it, so two faces start at the same place and scale."""
     m = geometry.square_crop(box_of(points), size, context)
@@ -42,7 +45,9 @@ def warp_to(rgb: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return warp(rgb, tform, output_shape=rgb.shape[:2], mode="edge")
 
 
-def morph_frames(a: np.ndarray, pa: np.ndarray, b: np.ndarray, pb: np.ndarray, n: int = 24, size: int = 256) -> list[np.ndarray]:
+def morph_frames(
+    a: np.ndarray, pa: np.ndarray, b: np.ndarray, pb: np.ndarray, n: int = 24, size: int = 256
+) -> list[np.ndarray]:
     """``n`` frames from face ``a`` to face ``b`` (RGB uint8 photos and their 68 points)."""
     a, pa = align(a, pa, size)
     b, pb = align(b, pb, size)
@@ -60,5 +65,7 @@ def save_gif(frames: list[np.ndarray], path: str | Path, ms_per_frame: int = 80,
     path = Path(path)
     seq = frames + frames[-2:0:-1] if bounce else frames
     images = [Image.fromarray(f) for f in seq]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0, optimize=True)
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0, optimize=True
+    )
     return path

@@ -4,6 +4,7 @@ collide, and writes that fail loudly.
 ``cv2.imwrite`` reports a failed write by returning ``False``, which is easy to drop; here a
 failed write is an ``OSError`` naming the file, like any other.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,7 +61,7 @@ def unique_names(paths: list[Path]) -> dict[Path, str]:
 
 
 def _tail(path: Path, depth: int) -> str:
-    parts = [*path.parent.parts[len(path.parent.parts) - depth:], path.name] if depth else [path.name]
+    parts = [*path.parent.parts[len(path.parent.parts) - depth :], path.name] if depth else [path.name]
     return "_".join(part.strip("/\\") or "root" for part in parts)
 
 

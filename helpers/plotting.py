@@ -1,9 +1,10 @@
 """Figures the writeup needs: faces with keypoints (ground truth green, prediction red),
 grids, loss curves, sweeps and learned filters."""
+
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,24 +30,42 @@ def show_keypoints(ax, image, true=None, pred=None, title: str | None = None, si
     return ax
 
 
-def grid(images: Sequence, trues=None, preds=None, titles=None, ncols: int = 4, size: float = 3.0, point_size: float = 12):
+def grid(
+    images: Sequence,
+    trues=None,
+    preds=None,
+    titles=None,
+    ncols: int = 4,
+    size: float = 3.0,
+    point_size: float = 12,
+):
     """A grid of :func:`show_keypoints` panels; returns the figure."""
     n = len(images)
     nrows = math.ceil(n / ncols)
     first = np.asarray(images[0])
     h, w = first.shape[-2:] if first.ndim == 3 and first.shape[0] in (1, 3) else first.shape[:2]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * h / w + 0.3 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * size * h / w + 0.3 * nrows), squeeze=False
+    )
     for k, ax in enumerate(axes.flat):
         if k >= n:
             ax.axis("off")
             continue
-        show_keypoints(ax, images[k], None if trues is None else trues[k], None if preds is None else preds[k],
-                       None if titles is None else titles[k], point_size)
+        show_keypoints(
+            ax,
+            images[k],
+            None if trues is None else trues[k],
+            None if preds is None else preds[k],
+            None if titles is None else titles[k],
+            point_size,
+        )
     fig.tight_layout()
     return fig
 
 
-def loss_curves(histories: Mapping[str, object], ax=None, log: bool = True, first_epoch: Mapping[str, int] | None = None):
+def loss_curves(
+    histories: Mapping[str, object], ax=None, log: bool = True, first_epoch: Mapping[str, int] | None = None
+):
     """Train (dashed) and validation (solid) loss per epoch for one or more runs;
     ``first_epoch`` places a run that continues another (a fine-tuning stage) after it."""
     if ax is None:
@@ -66,7 +85,14 @@ def loss_curves(histories: Mapping[str, object], ax=None, log: bool = True, firs
     return ax
 
 
-def sweep(values: Sequence, errors: Sequence[float], name: str, ax=None, ylabel: str = "validation error (px)", logx=False):
+def sweep(
+    values: Sequence,
+    errors: Sequence[float],
+    name: str,
+    ax=None,
+    ylabel: str = "validation error (px)",
+    logx=False,
+):
     """Validation error against one hyper-parameter."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 3))

@@ -13,6 +13,7 @@ names that tell them apart (``a/me.jpg`` and ``b/me.jpg`` give ``a_me.jpg_landma
 listed at the end; so are images that fail to decode or to be written, which are skipped
 (the others go on) and make the exit status 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,15 @@ def predict_file(path: Path, landmarker: Landmarker, out: Path, name: str | None
     rgb = load_image(path, gray=False)
     faces = landmarker(rgb)
     stem = out / f"{name or path.stem}_landmarks"
-    record = {"image": str(path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
-              "faces": [{"box": [round(float(v), 2) for v in box], "landmarks": np.round(pts, 2).tolist()} for box, pts in faces]}
+    record = {
+        "image": str(path),
+        "width": int(rgb.shape[1]),
+        "height": int(rgb.shape[0]),
+        "faces": [
+            {"box": [round(float(v), 2) for v in box], "landmarks": np.round(pts, 2).tolist()}
+            for box, pts in faces
+        ],
+    }
     write_png(stem.with_name(stem.name + ".png"), draw(rgb, faces))
     write_bytes(stem.with_name(stem.name + ".json"), json.dumps(record, indent=1).encode())
     return len(faces)

@@ -4,6 +4,7 @@ notebook exported to ``report/<name>.html``.
 Usage: ``python -m helpers.report`` exports the notebooks as they are (with their outputs);
 ``python -m helpers.report --table`` prints the README's results table from the metrics file.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,21 @@ def export_html(notebooks: list[Path] | None = None, out_dir: Path = config.REPO
     notebooks = notebooks or sorted((config.ROOT / "notebooks").glob("*.ipynb"))
     out = []
     for nb in notebooks:
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output-dir", str(out_dir), str(nb)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "html",
+                "--output-dir",
+                str(out_dir),
+                str(nb),
+            ],
+            check=True,
+            capture_output=True,
+        )
         out.append(out_dir / (nb.stem + ".html"))
         print(f"exported {out[-1].relative_to(config.ROOT)}")
     return out
@@ -47,10 +61,18 @@ ROWS = [  # (metrics key, what it is, target from the course issues)
     ("imm_face_val_mean_px_baseline", "IMM 58 points, course CNN (px @ 640x480)", ""),
     ("imm_face_val_mean_px", "IMM 58 points, two-stage soft-argmax (px @ 640x480)", "<= 7"),
     ("ibug_test_nme_boxes", "300-W test, ResNet18 regression, labelled boxes (NME %)", "<= 4.5"),
-    ("ibug_test_nme_detector", "300-W test, ResNet18 regression, Haar detector, two passes (NME %, detected faces)", "<= 5"),
+    (
+        "ibug_test_nme_detector",
+        "300-W test, ResNet18 regression, Haar detector, two passes (NME %, detected faces)",
+        "<= 5",
+    ),
     ("cpu_ms_per_face", "ResNet18 ms per face, batch 1, 2 CPU cores (Landmarker defaults)", "<= 10"),
     ("heatmap_ibug_test_nme_boxes", "300-W test, Gaussian heatmaps, labelled boxes (NME %)", "<= 3.5"),
-    ("heatmap_ibug_test_nme_detector", "300-W test, Gaussian heatmaps, Haar detector, two passes (NME %, detected faces)", "<= 4"),
+    (
+        "heatmap_ibug_test_nme_detector",
+        "300-W test, Gaussian heatmaps, Haar detector, two passes (NME %, detected faces)",
+        "<= 4",
+    ),
     ("zero_one_ibug_test_nme_boxes", "300-W test, zero-one heatmaps, labelled boxes (NME %)", ""),
 ]
 

@@ -5,6 +5,7 @@ model ``spec``, the training settings, the best weights (lowest validation loss)
 history.  :func:`fit` reuses it when both spec and settings match, unless ``retrain=True`` or
 ``FKP_RETRAIN=1``; any change of settings trains afresh.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,11 +45,16 @@ def wing_loss(pred: torch.Tensor, target: torch.Tensor, w: float = 0.05, eps: fl
     return torch.where(d < w, w * torch.log1p(d / eps), d - c).mean()
 
 
-LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss, "smooth_l1": nn.functional.smooth_l1_loss, "wing": wing_loss}
+LOSSES = {
+    "l1": nn.functional.l1_loss,
+    "mse": nn.functional.mse_loss,
+    "smooth_l1": nn.functional.smooth_l1_loss,
+    "wing": wing_loss,
+}
 HEATMAP_LOSSES = ("heatmap_gaussian", "heatmap_gaussian_ce", "heatmap_zero_one")
 
 
-def criterion(cfg: "TrainConfig"):
+def criterion(cfg: TrainConfig):
     """``loss(model, images, targets)``: coordinate losses compare ``model(images)`` with the
     unit-coordinate targets; heatmap losses compare ``model.heatmaps(images)`` with maps made
     from them (Gaussian: MSE, or cross-entropy of the cells' softmax against the normalised
@@ -107,8 +113,18 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, b
     return total / max(count, 1)
 
 
-def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(), retrain: bool = False,
-        device=None, progress: bool = True, extra: dict | None = None, init_from: str | Path | None = None) -> tuple[nn.Module, History]:
+def fit(
+    spec: dict,
+    train_ds,
+    val_ds,
+    name: str,
+    cfg: TrainConfig = TrainConfig(),
+    retrain: bool = False,
+    device=None,
+    progress: bool = True,
+    extra: dict | None = None,
+    init_from: str | Path | None = None,
+) -> tuple[nn.Module, History]:
     """Train ``build(spec)`` on ``train_ds`` and keep the weights with the lowest validation loss.
 
     ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
@@ -132,12 +148,19 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
         except checkpoint.CheckpointError as exc:
             print(f"{name}: cannot reuse {path.name}, training again ({exc})")
             ckpt = None
-        stored = {**asdict(TrainConfig()), **ckpt["train_config"]} if ckpt else None  # settings added since default
-        same_start = ckpt and ckpt.get("init_from") == origin and ckpt.get("backbone_origin") == backbone_origin
+        stored = (
+            {**asdict(TrainConfig()), **ckpt["train_config"]} if ckpt else None
+        )  # settings added since default
+        same_start = (
+            ckpt and ckpt.get("init_from") == origin and ckpt.get("backbone_origin") == backbone_origin
+        )
         if ckpt and ckpt["spec"] == spec and stored == asdict(cfg) and same_start:
             model = checkpoint.build_model(ckpt, path, device)
             if progress:
-                print(f"{name}: loaded {path.name} (trained {ckpt['history']['seconds']:.0f} s); pass retrain=True to train again")
+                print(
+                    f"{name}: loaded {path.name} (trained {ckpt['history']['seconds']:.0f} s); "
+                    "pass retrain=True to train again"
+                )
             return model, History(**ckpt["history"])
 
     config.seed_everything(cfg.seed)
@@ -148,29 +171,51 @@ def fit(spec: dict, train_ds, val_ds, name: str, cfg: TrainConfig = TrainConfig(
     loss_fn = criterion(cfg)
     bf16 = cfg.bf16 and (device.type == "cpu" or torch.cuda.is_bf16_supported())
     generator = torch.Generator().manual_seed(cfg.seed)
-    train_loader = DataLoader(train_ds, cfg.batch_size, shuffle=True, generator=generator, drop_last=len(train_ds) > cfg.batch_size)
+    train_loader = DataLoader(
+        train_ds, cfg.batch_size, shuffle=True, generator=generator, drop_last=len(train_ds) > cfg.batch_size
+    )
     val_loader = DataLoader(val_ds, 64)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * len(train_loader)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=steps, pct_start=0.1) if cfg.schedule == "cosine" else None
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=steps, pct_start=0.1)
+        if cfg.schedule == "cosine"
+        else None
+    )
 
     history, best_state, best = History(device=str(device)), None, float("inf")
     start = time.perf_counter()
     # a few updates per run: executed notebooks keep every update in their saved output
-    bar = tqdm(range(cfg.epochs), desc=name, disable=not progress, mininterval=15, miniters=max(1, cfg.epochs // 8))
+    bar = tqdm(
+        range(cfg.epochs), desc=name, disable=not progress, mininterval=15, miniters=max(1, cfg.epochs // 8)
+    )
     for epoch in bar:
-        history.train_loss.append(_run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16))
+        history.train_loss.append(
+            _run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16)
+        )
         history.val_loss.append(_run_epoch(model, val_loader, loss_fn, device))
         if history.val_loss[-1] < best:
             best, history.best_epoch = history.val_loss[-1], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}", refresh=False)
+        bar.set_postfix(
+            train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}", refresh=False
+        )
     history.seconds = time.perf_counter() - start
     history.images_per_second = cfg.epochs * len(train_ds) / max(history.seconds, 1e-9)
 
     model.load_state_dict(best_state)
-    checkpoint.save(path, {"spec": spec, "train_config": asdict(cfg), "state_dict": model.state_dict(),
-                           "history": asdict(history), "init_from": origin, "backbone_origin": backbone_origin, **(extra or {})})
+    checkpoint.save(
+        path,
+        {
+            "spec": spec,
+            "train_config": asdict(cfg),
+            "state_dict": model.state_dict(),
+            "history": asdict(history),
+            "init_from": origin,
+            "backbone_origin": backbone_origin,
+            **(extra or {}),
+        },
+    )
     return model.eval(), history
 
 
@@ -179,9 +224,19 @@ def fine_tune_runs(name: str, lrs: Sequence[float]) -> dict[str, str]:
     return {"none": f"{name}_mixed", **{f"lr {lr:g}": f"{name}_lr{lr:g}" for lr in lrs}}
 
 
-def fit_and_choose_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, cfg: TrainConfig, fine_tune: dict,
-                             lrs: Sequence[float], score: Callable[[nn.Module], dict[str, float]], select: str,
-                             **fit_kwargs) -> tuple[nn.Module, History, History | None, dict[str, dict[str, float]], str]:
+def fit_and_choose_fine_tune(
+    spec: dict,
+    train_ds,
+    tune_ds,
+    val_ds,
+    name: str,
+    cfg: TrainConfig,
+    fine_tune: dict,
+    lrs: Sequence[float],
+    score: Callable[[nn.Module], dict[str, float]],
+    select: str,
+    **fit_kwargs,
+) -> tuple[nn.Module, History, History | None, dict[str, dict[str, float]], str]:
     """Train run ``name`` in two stages: ``cfg`` on ``train_ds`` (kept as ``{name}_mixed``), then,
     from that stage's best weights, ``cfg`` changed by ``fine_tune`` (fewer epochs) on
     ``tune_ds`` alone at a lower learning rate: a mix of data sets teaches faces in general,
@@ -201,11 +256,20 @@ def fit_and_choose_fine_tune(spec: dict, train_ds, tune_ds, val_ds, name: str, c
     mixed_model, mixed = fit(spec, train_ds, val_ds, runs["none"], cfg, **fit_kwargs)
     candidates = {"none": (mixed_model, None, runs["none"])}
     for lr, (label, run) in zip(lrs, list(runs.items())[1:]):
-        model, tuned = fit(spec, tune_ds, val_ds, run, replace(cfg, **{**fine_tune, "lr": lr}),
-                           init_from=checkpoint_path(runs["none"]), **fit_kwargs)
+        model, tuned = fit(
+            spec,
+            tune_ds,
+            val_ds,
+            run,
+            replace(cfg, **{**fine_tune, "lr": lr}),
+            init_from=checkpoint_path(runs["none"]),
+            **fit_kwargs,
+        )
         candidates[label] = (model, tuned, run)
-    table = {label: {**score(model), "seconds": tuned.seconds if tuned else 0.0}
-             for label, (model, tuned, _) in candidates.items()}
+    table = {
+        label: {**score(model), "seconds": tuned.seconds if tuned else 0.0}
+        for label, (model, tuned, _) in candidates.items()
+    }
     chosen = min(table, key=lambda label: table[label][select])
     model, tuned, run = candidates[chosen]
     shutil.copyfile(checkpoint_path(run), checkpoint_path(name))

@@ -1,4 +1,5 @@
 """Shared fixtures: the real data sets, fetched from the mirror into ``data/`` once."""
+
 import os
 from pathlib import Path
 

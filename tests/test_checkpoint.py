@@ -1,4 +1,5 @@
 """The checkpoint format: nothing runs on load, every bad file is one line, no absolute paths."""
+
 import pickle
 import shutil
 
@@ -45,13 +46,19 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content, why", [
-    (lambda p: p.write_bytes(b""), "not a readable checkpoint"),
-    (lambda p: p.write_text("hello, I am a text file\n"), "not a readable checkpoint"),
-    (lambda p: torch.save(torch.zeros(3), p), "not a facial-keypoints checkpoint"),
-    (lambda p: torch.save({"state_dict": {}}, p), "not a facial-keypoints checkpoint"),
-    (lambda p: torch.save({"spec": {"kind": "vgg99"}, "state_dict": {}}, p), "unknown model kind 'vgg99'"),
-])
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (lambda p: p.write_bytes(b""), "not a readable checkpoint"),
+        (lambda p: p.write_text("hello, I am a text file\n"), "not a readable checkpoint"),
+        (lambda p: torch.save(torch.zeros(3), p), "not a facial-keypoints checkpoint"),
+        (lambda p: torch.save({"state_dict": {}}, p), "not a facial-keypoints checkpoint"),
+        (
+            lambda p: torch.save({"spec": {"kind": "vgg99"}, "state_dict": {}}, p),
+            "unknown model kind 'vgg99'",
+        ),
+    ],
+)
 def test_foreign_and_empty_files_are_one_line(tmp_path, content, why):
     path = tmp_path / "x.pt"
     content(path)
@@ -84,13 +91,18 @@ def test_a_folder_or_missing_file(tmp_path):
 
 
 def test_save_keeps_plain_values_and_refuses_absolute_paths(tmp_path):
-    path = tiny(tmp_path / "p.pt", inference={"offset": np.zeros((68, 2), np.float32), "beta": np.float64(2.0)},
-                calibration={"dx": np.float32(0.5)})
+    path = tiny(
+        tmp_path / "p.pt",
+        inference={"offset": np.zeros((68, 2), np.float32), "beta": np.float64(2.0)},
+        calibration={"dx": np.float32(0.5)},
+    )
     ckpt = checkpoint.load_checkpoint(path)  # weights_only: it loads only if everything is plain
     assert ckpt["format"] == checkpoint.FORMAT and ckpt["inference"]["beta"] == 2.0
     assert ckpt["inference"]["offset"] == [[0.0, 0.0]] * 68 and ckpt["spec"]["dilations"] == (2,)
     with pytest.raises(ValueError, match="absolute path"):
-        checkpoint.save(tmp_path / "a.pt", {"spec": {**TINY, "backbone_from": str(tmp_path / "b.pt")}, "state_dict": {}})
+        checkpoint.save(
+            tmp_path / "a.pt", {"spec": {**TINY, "backbone_from": str(tmp_path / "b.pt")}, "state_dict": {}}
+        )
     with pytest.raises(TypeError, match="checkpoint.extra is a object"):
         tiny(tmp_path / "o.pt", extra=object())
     assert not list(tmp_path.glob("*.partial"))
@@ -104,8 +116,12 @@ def test_update_merges_settings(tmp_path):
 
 
 def test_tools_refuse_other_kinds_of_model_with_a_sentence(tmp_path):
-    nose = tiny(tmp_path / "nose.pt", spec={**TINY, "n_points": 1}, preprocess={"input_size": 48, "context": 0.25})
-    with pytest.raises(CheckpointError, match=r"nose.pt: a 1-point soft_argmax model; this tool needs a 68-point"):
+    nose = tiny(
+        tmp_path / "nose.pt", spec={**TINY, "n_points": 1}, preprocess={"input_size": 48, "context": 0.25}
+    )
+    with pytest.raises(
+        CheckpointError, match=r"nose.pt: a 1-point soft_argmax model; this tool needs a 68-point"
+    ):
         Landmarker(nose, device="cpu")
     bare = tiny(tmp_path / "bare.pt")  # a 68-point model without its crop settings: no silent default size
     with pytest.raises(CheckpointError, match="without its face-crop settings"):

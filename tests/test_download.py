@@ -1,4 +1,5 @@
 """Fetching the data sets: verified, idempotent, and every failure one line that says what to do."""
+
 import os
 import stat
 import zipfile
@@ -35,7 +36,9 @@ def test_mirror_sums_must_agree(tmp_path):
 def test_unreachable_source_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv("FKP_DATA_MIRROR", raising=False)
     src = download.SOURCES["imm"]
-    monkeypatch.setitem(download.SOURCES, "imm", download.Source(**{**src.__dict__, "urls": ("http://127.0.0.1:9/imm.zip",)}))
+    monkeypatch.setitem(
+        download.SOURCES, "imm", download.Source(**{**src.__dict__, "urls": ("http://127.0.0.1:9/imm.zip",)})
+    )
     with pytest.raises(download.DownloadError, match="could not download .*--mirror"):
         download.fetch("imm", data_dir=tmp_path)
 
@@ -75,7 +78,9 @@ def test_a_damaged_archive_already_in_data_says_delete_and_rerun(tmp_path, monke
         pytest.skip("no mirror")
     whole = (DEFAULT_MIRROR / "imm_face_db.zip").read_bytes()
     (tmp_path / "imm_face_db.zip").write_bytes(whole[: len(whole) // 2])  # an interrupted download
-    with pytest.raises(download.DownloadError, match=r"imm_face_db.zip is damaged or incomplete .*: delete it and re-run"):
+    with pytest.raises(
+        download.DownloadError, match=r"imm_face_db.zip is damaged or incomplete .*: delete it and re-run"
+    ):
         download.fetch("imm", data_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imm_face_db.zip"]  # no staging folder left
 

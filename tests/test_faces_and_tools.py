@@ -1,4 +1,5 @@
 """Face crops map points both ways exactly; detector, evaluate and predict work end to end."""
+
 import json
 
 import numpy as np
@@ -19,6 +20,7 @@ def test_crop_puts_a_marked_pixel_where_its_point_goes_and_maps_back(tmp_path, m
     img = blob((300, 200), spot, 2.0).astype(np.uint8)
     path = tmp_path / "p.png"
     from PIL import Image
+
     Image.fromarray(img).save(path)
     pts = np.tile(spot, (68, 1)).astype(np.float32)
     rec = FaceRecord(path, (220.0, -20.0, 100.0, 90.0), pts)
@@ -26,7 +28,9 @@ def test_crop_puts_a_marked_pixel_where_its_point_goes_and_maps_back(tmp_path, m
     assert len(list((tmp_path / "cache").glob("faces_*.npz"))) == 1
     image, points, m = ds.sample(0, augment=False)
     np.testing.assert_allclose(centroid(image, points[0], 8), points[0], atol=0.15)
-    np.testing.assert_allclose(points[0], geometry.apply(faces.crop_matrix(rec.box, 64, 0.25), spot[None])[0], atol=1e-4)
+    np.testing.assert_allclose(
+        points[0], geometry.apply(faces.crop_matrix(rec.box, 64, 0.25), spot[None])[0], atol=1e-4
+    )
     np.testing.assert_allclose(ds.input_to_original(0, points), pts, atol=1e-4)
     np.testing.assert_allclose(ds.original_points(0), pts, atol=1e-4)
 
@@ -45,8 +49,9 @@ def test_metrics_nme_ced_auc():
 
 
 def test_detector_finds_the_astronaut_and_nothing_in_coffee():
-    from skimage import data
     import cv2
+    from skimage import data
+
     det = detect.HaarFaceDetector()
     boxes = det(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY))
     assert len(boxes) >= 1
@@ -62,8 +67,16 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     spec = {"kind": "soft_argmax", "n_points": 68, "width": 4, "dilations": (2,)}
     torch.manual_seed(0)
-    checkpoint.save(path, {"spec": spec, "train_config": {}, "state_dict": models.build(spec).state_dict(), "history": {},
-                           "preprocess": {"input_size": 48, "context": 0.25}})
+    checkpoint.save(
+        path,
+        {
+            "spec": spec,
+            "train_config": {},
+            "state_dict": models.build(spec).state_dict(),
+            "history": {},
+            "preprocess": {"input_size": 48, "context": 0.25},
+        },
+    )
     return path
 
 
@@ -86,6 +99,7 @@ def test_evaluate_cli_and_skipped_images(ibug_root, tiny_checkpoint, tmp_path, c
     broken.write_bytes(b"not a jpeg")
     xml = tmp_path / "mini.xml"
     import shutil
+
     for e in entries:
         name = e.split("file='", 1)[1].split("'", 1)[0]
         shutil.copy(ibug_root / name, tmp_path / name)
@@ -93,18 +107,41 @@ def test_evaluate_cli_and_skipped_images(ibug_root, tiny_checkpoint, tmp_path, c
     xml.write_text(head + "<images>" + "</image>".join(entries) + "</image></images></dataset>")
     out = tmp_path / "out"
     # the batch goes on past the broken image, lists it, and says so in its exit status
-    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 1
+    assert (
+        evaluate.main(
+            ["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]
+        )
+        == 1
+    )
     text = capsys.readouterr().out
     assert "faces scored:        3" in text and "NME:" in text and "AUC@10%" in text and "ms per face" in text
     assert "skipped 1 images" in text and "broken.jpg" in text
     assert (out / "ced.png").exists() and len((out / "per_face.csv").read_text().splitlines()) == 4
-    assert evaluate.main(["--labels", str(xml), "--checkpoint", str(tiny_checkpoint), "--boxes", "detector", "--device", "cpu", "--no-flip", "--precision", "float32"]) == 1
+    assert (
+        evaluate.main(
+            [
+                "--labels",
+                str(xml),
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--boxes",
+                "detector",
+                "--device",
+                "cpu",
+                "--no-flip",
+                "--precision",
+                "float32",
+            ]
+        )
+        == 1
+    )
     assert "missed faces count as failures" in capsys.readouterr().out
 
 
 def test_predict_cli_handles_what_users_have(tiny_checkpoint, tmp_path, capsys):
     from PIL import Image
     from skimage import data
+
     astro = Image.fromarray(data.astronaut())
     astro.convert("RGBA").save(tmp_path / "rgba.png")
     astro.convert("L").save(tmp_path / "gray.png")
@@ -118,9 +155,18 @@ def test_predict_cli_handles_what_users_have(tiny_checkpoint, tmp_path, capsys):
     names = ["rgba.png", "gray.png", "exif.jpg", "huge.jpg", "coffee.jpg", "bad.jpg"]
     out = tmp_path / "out"
     # the batch goes on past the broken image, lists it, and says so in its exit status
-    assert predict.main([str(tmp_path / n) for n in names] + ["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]) == 1
+    assert (
+        predict.main(
+            [str(tmp_path / n) for n in names]
+            + ["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu"]
+        )
+        == 1
+    )
     text = capsys.readouterr().out
-    assert "coffee.jpg: 0 faces — no face found" in text and "bad.jpg: cannot decode" in text.split("skipped 1 image")[1]
+    assert (
+        "coffee.jpg: 0 faces — no face found" in text
+        and "bad.jpg: cannot decode" in text.split("skipped 1 image")[1]
+    )
     for n in ("rgba", "gray", "exif", "huge"):
         record = json.loads((out / f"{n}_landmarks.json").read_text())
         assert (out / f"{n}_landmarks.png").exists()
@@ -134,13 +180,20 @@ def test_predict_cli_handles_what_users_have(tiny_checkpoint, tmp_path, capsys):
 def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
     spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": decode, "backbone_from": None}
     path = tmp_path / "heat.pt"
-    checkpoint.save(path, {"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25}})
+    checkpoint.save(
+        path,
+        {
+            "spec": spec,
+            "state_dict": models.build(spec).state_dict(),
+            "preprocess": {"input_size": 64, "context": 0.25},
+        },
+    )
     lm = Landmarker(path, device="cpu")
     gray = np.random.default_rng(0).integers(0, 255, (100, 120), dtype=np.uint8)
     boxes = [(30, 20, 50, 50), (0, 0, 30, 30), (60, 40, 40, 40)]
     pts = lm.from_boxes(gray, boxes)
     assert pts.shape == (3, 68, 2)
-    for (x, y, w, h), p in zip(boxes, pts):  # decoded points stay within each face's crop
+    for (x, _y, w, h), p in zip(boxes, pts):  # decoded points stay within each face's crop
         m = 0.625 * max(w, h)
         assert (p[:, 0] >= x + w / 2 - m - 1).all() and (p[:, 0] <= x + w / 2 + m + 1).all()
 
@@ -148,8 +201,15 @@ def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
 def test_landmarker_takes_flip_and_decoder_from_the_checkpoint(tmp_path):
     spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": "argmax", "logits": True}
     path = tmp_path / "heat.pt"
-    checkpoint.save(path, {"spec": spec, "state_dict": models.build(spec).state_dict(), "preprocess": {"input_size": 64, "context": 0.25},
-                           "inference": {"flip": True, "decode": "soft_argmax", "beta": 2.0}})
+    checkpoint.save(
+        path,
+        {
+            "spec": spec,
+            "state_dict": models.build(spec).state_dict(),
+            "preprocess": {"input_size": 64, "context": 0.25},
+            "inference": {"flip": True, "decode": "soft_argmax", "beta": 2.0},
+        },
+    )
     lm = Landmarker(path, device="cpu")
     assert lm.flip and lm.model.decode == "soft_argmax" and lm.model.beta == 2.0
     assert not Landmarker(path, device="cpu", flip=False).flip
@@ -209,10 +269,14 @@ def test_offset_is_the_mean_residual_and_added_after_flip_averaging():
     np.testing.assert_allclose(offset, np.tile([-0.05, 0.02], (68, 1)), atol=1e-6)
     assert inference.nme_percent(biased, ds, offset=offset) == pytest.approx(0.0, abs=1e-4)
     # mirroring moves the sideways part to the other side: flip averaging cancels x only ...
-    flipped = inference.predict_batch(biased, torch.zeros(1, 1, 32, 32), landmarks68.FLIP_PERMUTATION)[0].numpy()
+    flipped = inference.predict_batch(biased, torch.zeros(1, 1, 32, 32), landmarks68.FLIP_PERMUTATION)[
+        0
+    ].numpy()
     np.testing.assert_allclose(flipped - truth, np.tile([0.0, -0.02], (68, 1)), atol=1e-6)
     # ... and an offset is added after the averaging, so it is not mirrored away
-    with_offset = inference.predict_batch(biased, torch.zeros(1, 1, 32, 32), landmarks68.FLIP_PERMUTATION, [0.03, 0.0])[0].numpy()
+    with_offset = inference.predict_batch(
+        biased, torch.zeros(1, 1, 32, 32), landmarks68.FLIP_PERMUTATION, [0.03, 0.0]
+    )[0].numpy()
     np.testing.assert_allclose(with_offset - flipped, np.tile([0.03, 0.0], (68, 1)), atol=1e-6)
     # both ways are exact once each has its own offset: a second pass buys nothing, so it stays off
     settings, scores = inference.choose_settings(biased, ds, ds, landmarks68.FLIP_PERMUTATION)
@@ -220,8 +284,16 @@ def test_offset_is_the_mean_residual_and_added_after_flip_averaging():
     np.testing.assert_allclose(settings["offset"], offset, atol=1e-6)
     assert scores[("one pass", "network alone")] > 1.0 and scores[("one pass", "with offset")] < 1e-3
     # where a second pass does pay, it is kept, unless the model's time budget forbids it
-    assert inference.choose_settings(biased, ds, ds, landmarks68.FLIP_PERMUTATION, min_gain=-1.0)[0]["flip"] is True
-    assert inference.choose_settings(biased, ds, ds, landmarks68.FLIP_PERMUTATION, min_gain=-1.0, allow_flip=False)[0]["flip"] is False
+    assert (
+        inference.choose_settings(biased, ds, ds, landmarks68.FLIP_PERMUTATION, min_gain=-1.0)[0]["flip"]
+        is True
+    )
+    assert (
+        inference.choose_settings(
+            biased, ds, ds, landmarks68.FLIP_PERMUTATION, min_gain=-1.0, allow_flip=False
+        )[0]["flip"]
+        is False
+    )
 
 
 def test_landmarker_adds_the_checkpoints_offset_in_crop_units(tiny_checkpoint, tmp_path):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import heatmaps as hm
 from helpers import checkpoint, models, morph, overlays, train
+from helpers import heatmaps as hm
 
 
 def test_gaussian_target_peaks_where_the_point_is_and_argmax_refines_exactly():
@@ -14,7 +14,9 @@ def test_gaussian_target_peaks_where_the_point_is_and_argmax_refines_exactly():
     coarse = hm.decode_argmax(maps, refine=False)
     assert (coarse - units).abs().max() > 1e-3  # refinement is what makes it exact
     # soft-argmax is exact when the softmax *is* the (sampled) Gaussian, away from borders
-    np.testing.assert_allclose(hm.decode_soft_argmax(torch.log(maps[:, :1])).numpy(), units[:, :1].numpy(), atol=1e-3)
+    np.testing.assert_allclose(
+        hm.decode_soft_argmax(torch.log(maps[:, :1])).numpy(), units[:, :1].numpy(), atol=1e-3
+    )
 
 
 def test_zero_one_target_is_one_hot_at_the_nearest_cell():
@@ -32,7 +34,11 @@ def test_losses_are_zero_or_small_at_the_target():
     perfect = hm.gaussian_targets(units, (16, 16), 1.5)
     assert hm.gaussian_mse(perfect, units, 1.5) == 0
     logits = 30 * hm.zero_one_targets(units, (16, 16))
-    assert hm.zero_one_cross_entropy(logits, units) < 1e-3 < hm.zero_one_cross_entropy(torch.zeros_like(logits), units)
+    assert (
+        hm.zero_one_cross_entropy(logits, units)
+        < 1e-3
+        < hm.zero_one_cross_entropy(torch.zeros_like(logits), units)
+    )
     with pytest.raises(ValueError, match="unknown decoder"):
         hm.decode(perfect, "nope")
 
@@ -73,6 +79,7 @@ def test_morph_starts_at_one_face_and_ends_at_the_other(tmp_path):
     assert frames[0].mean() < 2 and frames[-1].mean() > 253 and 100 < frames[2].mean() < 155
     gif = morph.save_gif(frames, tmp_path / "face_morph.gif")
     from PIL import Image
+
     assert Image.open(gif).n_frames == 8  # forth and back
 
 
@@ -80,7 +87,9 @@ def test_sunglasses_cover_the_eyes_only():
     img = np.full((200, 200, 3), 200, np.uint8)
     out = overlays.sunglasses(img, _face())
     assert out[90, 70].mean() < 80 and out[90, 130].mean() < 80  # dark lenses on both eyes
-    assert (out[180:, :] == img[180:, :]).all() and (out[:40] == img[:40]).all()  # chin and forehead untouched
+    assert (out[180:, :] == img[180:, :]).all() and (
+        out[:40] == img[:40]
+    ).all()  # chin and forehead untouched
 
 
 def test_gaussian_cross_entropy_is_zero_at_its_target_and_decodes_exactly():
@@ -92,5 +101,10 @@ def test_gaussian_cross_entropy_is_zero_at_its_target_and_decodes_exactly():
     model = models.build({"kind": "heatmap_resnet18", "n_points": 2, "logits": True})
     model.heatmaps = lambda x: logits + 7.0  # logits are free up to a constant
     np.testing.assert_allclose(model(None).numpy(), units.numpy(), atol=1e-4)
-    assert torch.isfinite(train.criterion(train.TrainConfig(loss="heatmap_gaussian_ce"))(
-        models.build({"kind": "heatmap_resnet18", "n_points": 68}), torch.zeros(2, 1, 64, 64), torch.zeros(2, 68, 2)))
+    assert torch.isfinite(
+        train.criterion(train.TrainConfig(loss="heatmap_gaussian_ce"))(
+            models.build({"kind": "heatmap_resnet18", "n_points": 68}),
+            torch.zeros(2, 1, 64, 64),
+            torch.zeros(2, 68, 2),
+        )
+    )

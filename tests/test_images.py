@@ -1,4 +1,5 @@
 """Images as users have them: 16-bit, float, huge, broken; and what the Landmarker accepts."""
+
 import struct
 import zlib
 
@@ -11,10 +12,17 @@ from helpers.images import ImageError, as_uint8, load_image, to_gray
 
 def png_header_only(path, width, height):
     """A PNG that declares ``width x height`` pixels in a few bytes: a decompression bomb's shape."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -55,11 +63,14 @@ def test_huge_images_are_refused_before_decoding(tmp_path, side):
         load_image(png_header_only(tmp_path / "small.png", 100, 100), max_pixels=5_000)
 
 
-@pytest.mark.parametrize("make, why", [
-    (lambda p: p.write_bytes(b""), "cannot decode"),
-    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10), "cannot decode"),
-    (lambda p: p.mkdir(), "a folder"),
-])
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda p: p.write_bytes(b""), "cannot decode"),
+        (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10), "cannot decode"),
+        (lambda p: p.mkdir(), "a folder"),
+    ],
+)
 def test_broken_files_are_one_line(tmp_path, make, why):
     path = tmp_path / "x.png"
     make(path)
@@ -88,17 +99,20 @@ def test_arrays_users_have():
     assert (as_uint8(Image.fromarray(gray)) == gray).all()
 
 
-@pytest.mark.parametrize("bad, error, why", [
-    (np.full((4, 4), 200.0), ValueError, r"must lie in \[0, 1\].*\[200, 200\]"),
-    (np.full((4, 4), np.nan), ValueError, "NaN"),
-    (np.zeros((4, 4, 2), np.uint8), ValueError, "expected shape"),
-    (np.zeros((2, 4, 4, 3), np.uint8), ValueError, "expected shape"),
-    (np.zeros((0, 4), np.uint8), ValueError, "expected shape"),
-    (np.zeros((4, 4), bool), TypeError, "got bool"),
-    (np.zeros((4, 4), np.complex64), TypeError, "got complex64"),
-    ([[0, 1], [2, 3]], TypeError, "got list"),
-    ("photo.jpg", TypeError, "got str"),
-])
+@pytest.mark.parametrize(
+    "bad, error, why",
+    [
+        (np.full((4, 4), 200.0), ValueError, r"must lie in \[0, 1\].*\[200, 200\]"),
+        (np.full((4, 4), np.nan), ValueError, "NaN"),
+        (np.zeros((4, 4, 2), np.uint8), ValueError, "expected shape"),
+        (np.zeros((2, 4, 4, 3), np.uint8), ValueError, "expected shape"),
+        (np.zeros((0, 4), np.uint8), ValueError, "expected shape"),
+        (np.zeros((4, 4), bool), TypeError, "got bool"),
+        (np.zeros((4, 4), np.complex64), TypeError, "got complex64"),
+        ([[0, 1], [2, 3]], TypeError, "got list"),
+        ("photo.jpg", TypeError, "got str"),
+    ],
+)
 def test_arrays_that_are_refused_say_what_is_expected(bad, error, why):
     with pytest.raises(error, match=why):
         as_uint8(bad)

@@ -44,6 +44,7 @@ def test_split_by_photo_keeps_photos_whole(ibug_root):
 
 def test_ibug_splits_hold_out_youtube_people_too(ibug_root, youtube_root):
     from helpers import faces
+
     splits = faces.ibug_splits(ibug_root, youtube_root, 0.1, seed=0)
     person = lambda f: f.image_path.stem.rsplit("_", 1)[0]
     youtube_train = [f for f in splits.train if f.image_path.parent.name in ("training", "test")]
@@ -63,7 +64,11 @@ def test_malformed_xml_names_file_and_entry(tmp_path):
     p.write_text(XML.format(parts="".join(f"<part name='{i:02d}' x='1' y='2'/>" for i in range(60))))
     with pytest.raises(ValueError, match=r"bad.xml: image 'a.jpg' box 0: expected parts 00-67, found 60"):
         lm68.load_dlib_xml(p)
-    p.write_text(XML.format(parts="".join(f"<part name='{i:02d}' x='1' y='{'q' if i == 7 else 2}'/>" for i in range(68))))
+    p.write_text(
+        XML.format(
+            parts="".join(f"<part name='{i:02d}' x='1' y='{'q' if i == 7 else 2}'/>" for i in range(68))
+        )
+    )
     with pytest.raises(ValueError, match=r"bad.xml: image 'a.jpg' box 0: non-numeric"):
         lm68.load_dlib_xml(p)
     p.write_text("<dataset><images><image file='a.jpg'>")
@@ -88,8 +93,10 @@ def test_malformed_pts_and_csv(tmp_path):
 # Label files that would otherwise score as something they are not: empty, non-finite, a folder.
 def dlib_xml(path, x00="10", box_left="5", n_images=1):
     parts = "".join(f"<part name='{i:02d}' x='{x00 if i == 0 else 20 + i}' y='{30 + i}'/>" for i in range(68))
-    images = "".join(f"<image file='a{k}.jpg'><box top='1' left='{box_left}' width='50' height='60'>{parts}</box></image>"
-                     for k in range(n_images))
+    images = "".join(
+        f"<image file='a{k}.jpg'><box top='1' left='{box_left}' width='50' height='60'>{parts}</box></image>"
+        for k in range(n_images)
+    )
     path.write_text(f"<?xml version='1.0'?><dataset><images>{images}</images></dataset>")
     return path
 
@@ -120,7 +127,10 @@ def test_empty_label_files_are_errors(tmp_path):
 
 def test_a_folder_given_as_labels(tmp_path):
     dlib_xml(tmp_path / "labels_ibug_300W_test.xml")
-    with pytest.raises(ValueError, match=r"is a folder; give the dlib XML label file itself \(it holds labels_ibug_300W_test.xml\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"is a folder; give the dlib XML label file itself \(it holds labels_ibug_300W_test.xml\)",
+    ):
         load_dlib_xml(tmp_path)
 
 
@@ -132,6 +142,8 @@ def test_non_finite_pts_and_csv(tmp_path):
         parse_pts(tmp_path / "a.pts")
     values = np.arange(136, dtype=float).astype(str)
     values[5] = "nan"
-    (tmp_path / "k.csv").write_text("name," + ",".join(f"c{i}" for i in range(136)) + "\nf.jpg," + ",".join(values) + "\n")
+    (tmp_path / "k.csv").write_text(
+        "name," + ",".join(f"c{i}" for i in range(136)) + "\nf.jpg," + ",".join(values) + "\n"
+    )
     with pytest.raises(ValueError, match=r"k.csv:2 \(f.jpg\): non-finite"):
         load_youtube_csv(tmp_path / "k.csv", tmp_path)

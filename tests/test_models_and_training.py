@@ -7,11 +7,23 @@ from helpers.datasets import Item, KeypointDataset
 from tests.test_transforms import blob
 
 
-@pytest.mark.parametrize("spec,shape", [
-    ({"kind": "course_cnn", "n_points": 1, "input_hw": (60, 80)}, (2, 1, 60, 80)),
-    ({"kind": "course_cnn", "n_points": 58, "input_hw": (120, 160), "channels": (8, 8, 8, 8, 8), "kernel": 3}, (2, 1, 120, 160)),
-    ({"kind": "soft_argmax", "n_points": 58, "width": 8}, (2, 1, 120, 160)),
-])
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        ({"kind": "course_cnn", "n_points": 1, "input_hw": (60, 80)}, (2, 1, 60, 80)),
+        (
+            {
+                "kind": "course_cnn",
+                "n_points": 58,
+                "input_hw": (120, 160),
+                "channels": (8, 8, 8, 8, 8),
+                "kernel": 3,
+            },
+            (2, 1, 120, 160),
+        ),
+        ({"kind": "soft_argmax", "n_points": 58, "width": 8}, (2, 1, 120, 160)),
+    ],
+)
 def test_models_output_unit_keypoints(spec, shape):
     out = models.build(spec)(torch.zeros(shape))
     assert out.shape == (2, spec["n_points"], 2)
@@ -44,7 +56,9 @@ def blob_dataset(n=32, seed=0):
     items = []
     for _ in range(n):
         c = rng.uniform(8, 24, 2)
-        items.append(Item(blob((32, 32), c, 2.0).astype(np.uint8), c[None].astype(np.float32), geometry.IDENTITY))
+        items.append(
+            Item(blob((32, 32), c, 2.0).astype(np.uint8), c[None].astype(np.float32), geometry.IDENTITY)
+        )
     return KeypointDataset(items, (32, 32))
 
 
@@ -52,14 +66,26 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
     cfg = train.TrainConfig(epochs=15, lr=5e-3, batch_size=8)
-    model, hist = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
+    model, hist = train.fit(
+        spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu"
+    )
     assert hist.val_loss[-1] < hist.val_loss[0] * 0.5
     assert train.checkpoint_path("blob").exists() and tmp_path in train.checkpoint_path("blob").parents
-    again, hist2 = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
+    again, hist2 = train.fit(
+        spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu"
+    )
     assert hist2.seconds == hist.seconds  # loaded, not retrained
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
-    _, hist3 = train.fit(spec, blob_dataset(64), blob_dataset(8, seed=1), "blob", train.TrainConfig(epochs=2, lr=1e-2, batch_size=8), progress=False, device="cpu")
+    _, hist3 = train.fit(
+        spec,
+        blob_dataset(64),
+        blob_dataset(8, seed=1),
+        "blob",
+        train.TrainConfig(epochs=2, lr=1e-2, batch_size=8),
+        progress=False,
+        device="cpu",
+    )
     assert len(hist3.train_loss) == 2  # other settings retrain
     loaded, ckpt = checkpoint.load_model(train.checkpoint_path("blob"), device="cpu")
     assert ckpt["spec"] == spec and not loaded.training
@@ -69,16 +95,61 @@ def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
     data, val = blob_dataset(64), blob_dataset(8, seed=1)
-    train.fit(spec, data, val, "source", train.TrainConfig(epochs=15, lr=5e-3, batch_size=8), progress=False, device="cpu")
+    train.fit(
+        spec,
+        data,
+        val,
+        "source",
+        train.TrainConfig(epochs=15, lr=5e-3, batch_size=8),
+        progress=False,
+        device="cpu",
+    )
     tune = train.TrainConfig(epochs=1, lr=1e-4, batch_size=8)
     _, scratch = train.fit(spec, data, val, "scratch", tune, progress=False, device="cpu")
-    _, tuned = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
+    _, tuned = train.fit(
+        spec,
+        data,
+        val,
+        "tuned",
+        tune,
+        progress=False,
+        device="cpu",
+        init_from=train.checkpoint_path("source"),
+    )
     assert tuned.val_loss[0] < 0.5 * scratch.val_loss[0]  # it kept what the source learned
-    assert checkpoint.load_checkpoint(train.checkpoint_path("tuned"))["init_from"]["checkpoint"] == "source.pt"
-    _, again = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
+    assert (
+        checkpoint.load_checkpoint(train.checkpoint_path("tuned"))["init_from"]["checkpoint"] == "source.pt"
+    )
+    _, again = train.fit(
+        spec,
+        data,
+        val,
+        "tuned",
+        tune,
+        progress=False,
+        device="cpu",
+        init_from=train.checkpoint_path("source"),
+    )
     assert again.seconds == tuned.seconds  # reused
-    train.fit(spec, data, val, "source", train.TrainConfig(epochs=3, lr=5e-3, batch_size=8), progress=False, device="cpu")
-    _, redone = train.fit(spec, data, val, "tuned", tune, progress=False, device="cpu", init_from=train.checkpoint_path("source"))
+    train.fit(
+        spec,
+        data,
+        val,
+        "source",
+        train.TrainConfig(epochs=3, lr=5e-3, batch_size=8),
+        progress=False,
+        device="cpu",
+    )
+    _, redone = train.fit(
+        spec,
+        data,
+        val,
+        "tuned",
+        tune,
+        progress=False,
+        device="cpu",
+        init_from=train.checkpoint_path("source"),
+    )
     assert redone.seconds != tuned.seconds  # a retrained source retrains its fine-tuned run
 
 
@@ -106,19 +177,49 @@ def test_fit_and_choose_fine_tune_keeps_the_lowest_selected_score(tmp_path, monk
     cfg = train.TrainConfig(epochs=1, lr=5e-3, batch_size=8)
     data = (blob_dataset(24), blob_dataset(16, seed=2), blob_dataset(8, seed=1))
     marks = iter([{"a": 3.0, "b": 0.0}, {"a": 1.0, "b": 4.0}, {"a": 2.0, "b": 2.0}])  # none, lr 1e-3, lr 1e-4
-    model, mixed, tuned, table, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
-                                                                        lambda m: next(marks), "a", progress=False, device="cpu")
-    assert list(table) == ["none", "lr 0.001", "lr 0.0001"] and table["lr 0.001"]["b"] == 4.0 and chosen == "lr 0.001"
+    model, mixed, tuned, table, chosen = train.fit_and_choose_fine_tune(
+        spec,
+        *data,
+        "run",
+        cfg,
+        {"epochs": 1},
+        (1e-3, 1e-4),
+        lambda m: next(marks),
+        "a",
+        progress=False,
+        device="cpu",
+    )
+    assert (
+        list(table) == ["none", "lr 0.001", "lr 0.0001"]
+        and table["lr 0.001"]["b"] == 4.0
+        and chosen == "lr 0.001"
+    )
     kept = checkpoint.load_checkpoint(train.checkpoint_path("run"))
     assert kept["train_config"]["lr"] == 1e-3 and kept["init_from"]["checkpoint"] == "run_mixed.pt"
     assert tuned is not None and len(mixed.train_loss) == 1
     first = checkpoint.load_checkpoint(train.checkpoint_path("run_mixed"))
     assert first["train_config"]["n_train"] == 24 and first["train_config"]["lr"] == 5e-3
     assert kept["train_config"]["n_train"] == 16 and kept["train_config"]["epochs"] == 1
-    marks = iter([{"a": 1.0}, {"a": 2.0}, {"a": 2.0}])  # no second stage wins: the first stage's weights are kept
-    _, _, tuned, _, chosen = train.fit_and_choose_fine_tune(spec, *data, "run", cfg, {"epochs": 1}, (1e-3, 1e-4),
-                                                            lambda m: next(marks), "a", progress=False, device="cpu")
-    assert tuned is None and chosen == "none" and checkpoint.load_checkpoint(train.checkpoint_path("run"))["train_config"]["lr"] == 5e-3
+    marks = iter(
+        [{"a": 1.0}, {"a": 2.0}, {"a": 2.0}]
+    )  # no second stage wins: the first stage's weights are kept
+    _, _, tuned, _, chosen = train.fit_and_choose_fine_tune(
+        spec,
+        *data,
+        "run",
+        cfg,
+        {"epochs": 1},
+        (1e-3, 1e-4),
+        lambda m: next(marks),
+        "a",
+        progress=False,
+        device="cpu",
+    )
+    assert (
+        tuned is None
+        and chosen == "none"
+        and checkpoint.load_checkpoint(train.checkpoint_path("run"))["train_config"]["lr"] == 5e-3
+    )
 
 
 def test_wing_loss_is_log_then_linear():
@@ -144,14 +245,18 @@ def test_pretrained_option_averages_rgb_conv1(monkeypatch):
     models.build({"kind": "resnet18", "n_points": 68, "pretrained": True}, for_loading=True)
 
 
-@pytest.mark.parametrize("spec", [{"kind": "resnet18", "n_points": 68}, {"kind": "heatmap_resnet18", "n_points": 68}])
+@pytest.mark.parametrize(
+    "spec", [{"kind": "resnet18", "n_points": 68}, {"kind": "heatmap_resnet18", "n_points": 68}]
+)
 def test_fuse_batchnorm_keeps_the_outputs(spec):
     torch.manual_seed(0)
     model = models.build(spec)
     model.train()
     with torch.no_grad():  # give the BatchNorms running statistics that are not the identity
         for _ in range(3):
-            model.heatmaps(torch.randn(4, 1, 64, 64)) if hasattr(model, "heatmaps") else model(torch.randn(4, 1, 64, 64))
+            model.heatmaps(torch.randn(4, 1, 64, 64)) if hasattr(model, "heatmaps") else model(
+                torch.randn(4, 1, 64, 64)
+            )
     model.eval()
     x = torch.randn(2, 1, 64, 64)
     with torch.no_grad():
@@ -166,6 +271,13 @@ def test_record_inference_updates_the_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     monkeypatch.delenv("FKP_SMOKE", raising=False)
     spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
-    checkpoint.save(tmp_path / "run.pt", {"spec": spec, "state_dict": models.build(spec).state_dict(), "inference": {"flip": True}})
+    checkpoint.save(
+        tmp_path / "run.pt",
+        {"spec": spec, "state_dict": models.build(spec).state_dict(), "inference": {"flip": True}},
+    )
     train.record_inference("run", decode="argmax", beta=1.0)
-    assert checkpoint.load_checkpoint(tmp_path / "run.pt")["inference"] == {"flip": True, "decode": "argmax", "beta": 1.0}
+    assert checkpoint.load_checkpoint(tmp_path / "run.pt")["inference"] == {
+        "flip": True,
+        "decode": "argmax",
+        "beta": 1.0,
+    }

@@ -1,4 +1,5 @@
 """Where the tools write: checked first, no two inputs share an output, failed writes are errors."""
+
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +9,22 @@ from helpers.outputs import OutputError, unique_names, writable_folder, write_pn
 
 
 def test_unique_names_keep_plain_stems_and_tell_twins_apart():
-    paths = [Path("a/me.jpg"), Path("b/me.jpg"), Path("me.png"), Path("x.jpg"), Path("x.jpg"), Path("c/d/ME.jpg"), Path("e/d/me.jpg")]
+    paths = [
+        Path("a/me.jpg"),
+        Path("b/me.jpg"),
+        Path("me.png"),
+        Path("x.jpg"),
+        Path("x.jpg"),
+        Path("c/d/ME.jpg"),
+        Path("e/d/me.jpg"),
+    ]
     names = unique_names(paths)
     assert names[Path("x.jpg")] == "x"  # no twin: the stem, as before
-    assert names[Path("a/me.jpg")] == "a_me.jpg" and names[Path("b/me.jpg")] == "b_me.jpg" and names[Path("me.png")] == "me.png"
+    assert (
+        names[Path("a/me.jpg")] == "a_me.jpg"
+        and names[Path("b/me.jpg")] == "b_me.jpg"
+        and names[Path("me.png")] == "me.png"
+    )
     assert names[Path("c/d/ME.jpg")] == "c_d_ME.jpg" and names[Path("e/d/me.jpg")] == "e_d_me.jpg"
     assert len({n.lower() for n in names.values()}) == len(names)  # the same file twice is one entry
 

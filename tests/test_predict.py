@@ -1,8 +1,8 @@
 """helpers.predict on bad input: each case ends in a result or one line naming the file."""
+
 import json
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from skimage import data
@@ -23,17 +23,24 @@ def test_same_file_names_in_two_folders_keep_both_results(face_ckpt, tmp_path, c
         (tmp_path / folder).mkdir()
         Image.fromarray(np.full((40, 50), shade, np.uint8)).save(tmp_path / folder / "me.jpg")
     out = tmp_path / "out"
-    code, _, _ = run([tmp_path / "a" / "me.jpg", tmp_path / "b" / "me.jpg", "--checkpoint", face_ckpt, "--out", out], capsys)
+    code, _, _ = run(
+        [tmp_path / "a" / "me.jpg", tmp_path / "b" / "me.jpg", "--checkpoint", face_ckpt, "--out", out],
+        capsys,
+    )
     assert code == 0
     records = {p.name: json.loads(p.read_text())["image"] for p in out.glob("*.json")}
-    assert records == {"a_me.jpg_landmarks.json": str(tmp_path / "a" / "me.jpg"),
-                       "b_me.jpg_landmarks.json": str(tmp_path / "b" / "me.jpg")}
+    assert records == {
+        "a_me.jpg_landmarks.json": str(tmp_path / "a" / "me.jpg"),
+        "b_me.jpg_landmarks.json": str(tmp_path / "b" / "me.jpg"),
+    }
     assert len(list(out.glob("*.png"))) == 2
 
 
 def test_out_is_checked_before_any_work(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    code, out, err = run([tmp_path / "any.jpg", "--checkpoint", tmp_path / "missing.pt", "--out", tmp_path / "file"], capsys)
+    code, out, err = run(
+        [tmp_path / "any.jpg", "--checkpoint", tmp_path / "missing.pt", "--out", tmp_path / "file"], capsys
+    )
     assert code == 1 and err.count("\n") == 1 and "file: exists and is not a folder" in err and not out
 
 
@@ -41,15 +48,23 @@ def test_a_hostile_checkpoint_runs_nothing(tmp_path, capsys):
     marker = tmp_path / "pwned"
     torch.save({"spec": TINY, "state_dict": {}, "x": _Payload(marker)}, tmp_path / "evil.pt")
     Image.fromarray(data.astronaut()).save(tmp_path / "a.jpg")
-    code, _, err = run([tmp_path / "a.jpg", "--checkpoint", tmp_path / "evil.pt", "--out", tmp_path / "o"], capsys)
+    code, _, err = run(
+        [tmp_path / "a.jpg", "--checkpoint", tmp_path / "evil.pt", "--out", tmp_path / "o"], capsys
+    )
     assert code == 1 and err.count("\n") == 1 and "evil.pt" in err and not marker.exists()
 
 
 def test_a_nose_tip_checkpoint_is_refused_with_what_it_is(tmp_path, capsys):
-    nose = tiny(tmp_path / "nose.pt", spec={**TINY, "n_points": 1}, preprocess={"input_size": 48, "context": 0.25})
+    nose = tiny(
+        tmp_path / "nose.pt", spec={**TINY, "n_points": 1}, preprocess={"input_size": 48, "context": 0.25}
+    )
     Image.fromarray(data.astronaut()).save(tmp_path / "a.jpg")
     code, _, err = run([tmp_path / "a.jpg", "--checkpoint", nose, "--out", tmp_path / "o"], capsys)
-    assert code == 1 and err.count("\n") == 1 and "a 1-point soft_argmax model; this tool needs a 68-point" in err
+    assert (
+        code == 1
+        and err.count("\n") == 1
+        and "a 1-point soft_argmax model; this tool needs a 68-point" in err
+    )
     assert not list((tmp_path / "o").glob("*.json"))
 
 
@@ -64,7 +79,11 @@ def test_a_batch_goes_past_huge_and_unwritable_files(face_ckpt, tmp_path, capsys
     names = ["good.jpg", "bomb.png", "blocked.jpg", "deep.png"]
     code, text, _ = run([tmp_path / n for n in names] + ["--checkpoint", face_ckpt, "--out", out], capsys)
     assert code == 1
-    assert "skipped 2 image(s)" in text and "bomb.png: " in text and "blocked_landmarks.png: could not write" in text
+    assert (
+        "skipped 2 image(s)" in text
+        and "bomb.png: " in text
+        and "blocked_landmarks.png: could not write" in text
+    )
     assert (out / "good_landmarks.json").exists()
     deep = json.loads((out / "deep_landmarks.json").read_text())
     assert len(deep["faces"]) >= 1  # a 16-bit photo is the astronaut, not a white page

@@ -1,5 +1,6 @@
 """Every geometric step is checked against an image whose answer is known: a marked blob
 whose intensity centroid must land exactly where the keypoint goes."""
+
 import numpy as np
 import pytest
 
@@ -36,14 +37,17 @@ def test_resize_block_lands_on_pixel_centre():
     np.testing.assert_allclose(geometry.apply(m, np.array([[83.5, 43.5]])), [[10.0, 5.0]])
 
 
-@pytest.mark.parametrize("name,matrix", [
-    ("hflip", geometry.hflip(101)),
-    ("rotate", geometry.rotate((50, 40), 13.0)),
-    ("rotate+zoom", geometry.rotate((50, 40), -15.0, 1.2)),
-    ("shift", geometry.shift(7.3, -4.6)),
-    ("upscale", geometry.resize((101, 81), (202, 162))),
-    ("crop", geometry.square_crop((30, 20, 40, 30), 64, 0.3)),
-])
+@pytest.mark.parametrize(
+    "name,matrix",
+    [
+        ("hflip", geometry.hflip(101)),
+        ("rotate", geometry.rotate((50, 40), 13.0)),
+        ("rotate+zoom", geometry.rotate((50, 40), -15.0, 1.2)),
+        ("shift", geometry.shift(7.3, -4.6)),
+        ("upscale", geometry.resize((101, 81), (202, 162))),
+        ("crop", geometry.square_crop((30, 20, 40, 30), 64, 0.3)),
+    ],
+)
 def test_geometric_step_moves_blob_with_keypoint(name, matrix):
     key = np.array([[37.3, 28.6]])
     img = blob((101, 81), key[0])
@@ -78,7 +82,10 @@ def test_compose_and_invert_round_trip():
     pts = np.random.default_rng(0).uniform(0, 50, (20, 2))
     np.testing.assert_allclose(geometry.apply(geometry.invert(m), geometry.apply(m, pts)), pts, atol=1e-9)
     # compose applies left to right
-    step = geometry.apply(geometry.hflip(50), geometry.apply(geometry.shift(3, 4), geometry.apply(geometry.rotate((10, 10), 30, 0.8), pts)))
+    step = geometry.apply(
+        geometry.hflip(50),
+        geometry.apply(geometry.shift(3, 4), geometry.apply(geometry.rotate((10, 10), 30, 0.8), pts)),
+    )
     np.testing.assert_allclose(geometry.apply(m, pts), step, atol=1e-9)
 
 
