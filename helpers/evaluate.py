@@ -32,9 +32,12 @@ from .landmarks68 import OUTER_EYE_CORNERS, load_dlib_xml
 from .outputs import writable_folder
 
 
-def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bool = True) -> dict:
+def evaluate(
+    labels, landmarker: Landmarker, boxes: str = "labels", progress: bool = True, passes: int = 2
+) -> dict:
     """Predict every labelled face of a dlib XML file (or a list of face records); returns
-    per-face rows, the summary and the skipped images."""
+    per-face rows, the summary and the skipped images.  With ``boxes="detector"`` each detected
+    face is predicted ``passes`` times (:meth:`Landmarker.from_detections`)."""
     from tqdm import tqdm
 
     faces = load_dlib_xml(labels) if isinstance(labels, (str, Path)) else list(labels)
@@ -67,7 +70,7 @@ def evaluate(labels, landmarker: Landmarker, boxes: str = "labels", progress: bo
             use = [f.box for f in group]
         start = time.perf_counter()
         found = (
-            landmarker.from_detections(gray, use) if boxes == "detector" else landmarker.from_boxes(gray, use)
+            landmarker.from_detections(gray, use, passes) if boxes == "detector" else landmarker.from_boxes(gray, use)
         )
         seconds += time.perf_counter() - start
         timed += len(use)

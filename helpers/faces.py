@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -181,3 +182,64 @@ def face_dataset(
     )
     ds.records = list(records)
     return ds
+
+
+@dataclass
+class IbugData:
+    """Everything the 68-point parts (notebooks 03 and 04) train, choose and score on, built once.
+
+    ``train`` is the mix of 300-W and YouTube faces (augmented); ``tune`` the 300-W training
+    faces alone (augmented), for the second training stage; ``offset`` the same faces without
+    augmentation, for :func:`helpers.inference.mean_residual`; ``val`` the held-out 300-W
+    photos, which make every choice; ``youtube_val`` the held-out YouTube people, reported.
+    """
+
+    splits: Splits
+    train: KeypointDataset
+    tune: KeypointDataset
+    offset: KeypointDataset
+    val: KeypointDataset
+    youtube_val: KeypointDataset
+    preprocess: dict
+
+    @property
+    def test(self) -> list[FaceRecord]:
+        return self.splits.test
+
+    @property
+    def validation_sets(self) -> dict[str, KeypointDataset]:
+        return {"300-W validation": self.val, "YouTube validation": self.youtube_val}
+
+    def score(self, model) -> dict[str, float]:
+        """Validation NME (%) of ``model`` on each validation set: one pass, no offset."""
+        from .inference import nme_percent
+
+        return {name: nme_percent(model, ds) for name, ds in self.validation_sets.items()}
+
+
+def ibug_data(
+    ibug_root: Path,
+    youtube_root: Path,
+    input_size: int,
+    context: float = DEFAULT_CONTEXT,
+    augment: Augment = FACE_AUGMENT,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    limit: int | None = None,
+) -> IbugData:
+    """The splits of :func:`ibug_splits` as face-crop datasets of ``input_size`` pixels."""
+    splits = ibug_splits(ibug_root, youtube_root, val_fraction, seed, limit)
+    ibug_train = [f for f in splits.train if f.image_path.is_relative_to(ibug_root)]
+
+    def crops(records, aug=NONE, what=""):
+        return face_dataset(records, input_size, aug, context, seed=seed, desc=f"cropping {what}")
+
+    return IbugData(
+        splits,
+        train=crops(splits.train, augment, "training faces"),
+        tune=crops(ibug_train, augment, "300-W training faces"),
+        offset=crops(ibug_train, what="300-W training faces"),
+        val=crops(splits.val, what="validation faces"),
+        youtube_val=crops(splits.youtube_val, what="YouTube validation faces"),
+        preprocess={"input_size": input_size, "context": context},
+    )

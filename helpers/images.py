@@ -116,3 +116,32 @@ def to_gray(image, name: str = "image") -> np.ndarray:
 
     image = as_uint8(image, name)
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def sample_photos() -> dict[str, np.ndarray]:
+    """Face photos that ship inside installed packages (RGB ``uint8``): scikit-image's astronaut
+    (Eileen Collins) and matplotlib's Grace Hopper, and scikit-image's coffee, with no face."""
+    import matplotlib.cbook
+    from skimage import data
+
+    hopper = load_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), gray=False)
+    return {"astronaut": data.astronaut(), "Grace Hopper": hopper, "coffee (no face)": data.coffee()}
+
+
+def my_photos(folder: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Every photo in ``data/my_photos/`` (RGB ``uint8``, by file name), or the sample photos
+    when it holds none; a file that does not decode is reported and left out."""
+    from . import config
+
+    folder = Path(folder or config.DATA_DIR / "my_photos")
+    photos = {}
+    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in PHOTO_SUFFIXES) if folder.is_dir() else []
+    for path in paths:
+        try:
+            photos[path.name] = load_image(path, gray=False)
+        except ImageError as exc:
+            print(f"skipped: {exc}")
+    return photos or sample_photos()

@@ -85,6 +85,12 @@ def nme_percent(model, dataset, flip_permutation=None, offset=None) -> float:
     )
 
 
+def mean_error_px(model, dataset, flip_permutation=None) -> float:
+    """Mean point error in the original photos' pixels (the IMM parts' measure)."""
+    pred = predict_original(model, dataset, flip_permutation=flip_permutation)
+    return metrics.mean_error_px(pred, ground_truth_original(dataset))
+
+
 def _nme_of_units(units: np.ndarray, dataset) -> float:
     return 100 * float(metrics.nme(units_to_original(units, dataset), ground_truth_original(dataset)).mean())
 

@@ -191,11 +191,28 @@ class HeatmapResNet(nn.Module):
             )
         return self.head(top)
 
-    def forward(self, x):
-        maps = self.heatmaps(x).float()
-        if self.logits and self.decode != "soft_argmax":
+    def decode_maps(self, maps: torch.Tensor, method: str, beta: float = 1.0) -> torch.Tensor:
+        """Unit coordinates from raw maps with decoder ``method`` (see :func:`helpers.heatmaps.decode`)."""
+        maps = maps.float()
+        if self.logits and method != "soft_argmax":
             maps = maps.flatten(2).softmax(-1).view_as(maps)
-        return decode(maps, self.decode, self.beta)
+        return decode(maps, method, beta)
+
+    def forward(self, x):
+        return self.decode_maps(self.heatmaps(x), self.decode, self.beta)
+
+
+class WithDecoder(nn.Module):
+    """A trained heatmap model read with another decoder, so decoders can be compared on one
+    model without changing it (its own ``decode`` stays what its checkpoint records)."""
+
+    def __init__(self, model: HeatmapResNet, decode: str, beta: float = 1.0):
+        super().__init__()
+        self.model, self.decode, self.beta = model, decode, beta
+        self.n_points = model.n_points
+
+    def forward(self, x):
+        return self.model.decode_maps(self.model.heatmaps(x), self.decode, self.beta)
 
 
 MODELS = {

@@ -93,8 +93,11 @@ def record_inference(name: str, **settings) -> None:
     checkpoint.update(checkpoint_path(name), inference=settings)
 
 
-def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, bf16: bool = False) -> float:
-    """One pass over ``loader``: a training pass when given an optimizer, else evaluation."""
+def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, bf16: bool = False) -> float:
+    """One pass over ``loader``: a training pass when given an optimizer, else evaluation.
+
+    The loop notebook 01 writes out: forward, loss, ``backward``, step; ``bf16`` runs the
+    forward pass in bfloat16 autocast (the weights, gradients and loss stay float32)."""
     model.train(optimizer is not None)
     total, count = 0.0, 0
     with torch.set_grad_enabled(optimizer is not None):
@@ -191,9 +194,9 @@ def fit(
     )
     for epoch in bar:
         history.train_loss.append(
-            _run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16)
+            run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16)
         )
-        history.val_loss.append(_run_epoch(model, val_loader, loss_fn, device))
+        history.val_loss.append(run_epoch(model, val_loader, loss_fn, device))
         if history.val_loss[-1] < best:
             best, history.best_epoch = history.val_loss[-1], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
