@@ -69,9 +69,10 @@ def evaluate(
             picks = list(range(len(group)))
             use = [f.box for f in group]
         start = time.perf_counter()
-        found = (
-            landmarker.from_detections(gray, use, passes) if boxes == "detector" else landmarker.from_boxes(gray, use)
-        )
+        if boxes == "detector":
+            found = landmarker.from_detections(gray, use, passes)
+        else:
+            found = landmarker.from_boxes(gray, use)
         seconds += time.perf_counter() - start
         timed += len(use)
         if not np.isfinite(found).all():

@@ -138,7 +138,7 @@ def my_photos(folder: str | Path | None = None) -> dict[str, np.ndarray]:
 
     folder = Path(folder or config.DATA_DIR / "my_photos")
     photos = {}
-    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in PHOTO_SUFFIXES) if folder.is_dir() else []
+    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
     for path in paths:
         try:
             photos[path.name] = load_image(path, gray=False)

@@ -41,6 +41,17 @@ class FaceRecord:
     points: np.ndarray
 
 
+def turn_index(points: np.ndarray) -> np.ndarray:
+    """How far faces are turned from the camera, from their 68 points (``... x 68 x 2``): the
+    difference between the nose tip's (30) distances to the two ends of the jaw (0, 16) over
+    their sum.  0 for a frontal face, towards 1 in profile; the sign is dropped, so a turn to
+    either side counts alike."""
+    points = np.asarray(points, np.float64)
+    left = np.linalg.norm(points[..., 30, :] - points[..., 0, :], axis=-1)
+    right = np.linalg.norm(points[..., 30, :] - points[..., 16, :], axis=-1)
+    return np.abs(left - right) / np.maximum(left + right, 1e-9)
+
+
 def box_of(points: np.ndarray) -> tuple[float, float, float, float]:
     """The landmarks' bounding box, the box dlib's 300-W XML files carry."""
     lo, hi = points.min(0), points.max(0)

@@ -193,9 +193,7 @@ def fit(
         range(cfg.epochs), desc=name, disable=not progress, mininterval=15, miniters=max(1, cfg.epochs // 8)
     )
     for epoch in bar:
-        history.train_loss.append(
-            run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16)
-        )
+        history.train_loss.append(run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16))
         history.val_loss.append(run_epoch(model, val_loader, loss_fn, device))
         if history.val_loss[-1] < best:
             best, history.best_epoch = history.val_loss[-1], epoch

@@ -10,7 +10,7 @@ import torch
 from helpers import checkpoint, models, train
 from helpers.checkpoint import CheckpointError
 from helpers.landmarker import Landmarker
-from tests.test_models_and_training import blob_dataset
+from tests.test_train import blob_dataset
 
 TINY = {"kind": "soft_argmax", "n_points": 68, "width": 4, "dilations": (2,)}
 

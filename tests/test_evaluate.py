@@ -57,3 +57,51 @@ def test_bad_checkpoints_and_out(face_ckpt, tmp_path, capsys):
         *run(["--labels", labels, "--checkpoint", face_ckpt, "--out", tmp_path / "f" / "o"], capsys)[::2],
         "cannot write there",
     )
+
+
+def test_evaluate_cli_and_skipped_images(ibug_root, face_ckpt, tmp_path, capsys):
+    src = (ibug_root / "labels_ibug_300W_test.xml").read_text()
+    head, rest = src.split("<images>", 1)
+    entries = rest.split("</image>")[:3]
+    broken = tmp_path / "afw" / "broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a jpeg")
+    xml = tmp_path / "mini.xml"
+    import shutil
+
+    for e in entries:
+        name = e.split("file='", 1)[1].split("'", 1)[0]
+        shutil.copy(ibug_root / name, tmp_path / name)
+    entries.append(entries[0].replace(entries[0].split("file='", 1)[1].split("'", 1)[0], "afw/broken.jpg"))
+    xml.write_text(head + "<images>" + "</image>".join(entries) + "</image></images></dataset>")
+    out = tmp_path / "out"
+    # the batch goes on past the broken image, lists it, and says so in its exit status
+    assert (
+        evaluate.main(
+            ["--labels", str(xml), "--checkpoint", str(face_ckpt), "--out", str(out), "--device", "cpu"]
+        )
+        == 1
+    )
+    text = capsys.readouterr().out
+    assert "faces scored:        3" in text and "NME:" in text and "AUC@10%" in text and "ms per face" in text
+    assert "skipped 1 images" in text and "broken.jpg" in text
+    assert (out / "ced.png").exists() and len((out / "per_face.csv").read_text().splitlines()) == 4
+    assert (
+        evaluate.main(
+            [
+                "--labels",
+                str(xml),
+                "--checkpoint",
+                str(face_ckpt),
+                "--boxes",
+                "detector",
+                "--device",
+                "cpu",
+                "--no-flip",
+                "--precision",
+                "float32",
+            ]
+        )
+        == 1
+    )
+    assert "missed faces count as failures" in capsys.readouterr().out

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 from skimage import data
 
+from helpers import checkpoint, models
 from helpers.checkpoint import CheckpointError
 from helpers.landmarker import Landmarker
 from tests.test_checkpoint import tiny
@@ -80,3 +82,83 @@ def test_settings_that_would_give_wrong_landmarks_are_refused(tmp_path, settings
 def test_tiny_and_flat_photos(lm):
     assert lm(np.zeros((1, 1), np.uint8)) == []
     assert lm(np.full((3, 2000), 255, np.uint8)) == []
+
+
+def test_landmarker_maps_predictions_into_the_photo(face_ckpt):
+    lm = Landmarker(face_ckpt, device="cpu")
+    gray = np.full((120, 160), 128, np.uint8)
+    pts = lm.from_boxes(gray, [(40, 30, 50, 50), (-10, -10, 40, 40)])
+    assert pts.shape == (2, 68, 2)
+    # every prediction lies inside its crop: the box plus its 25 % margin
+    assert (pts[0] >= 40 - 7).all() and (pts[0, :, 0] <= 90 + 7).all()
+    assert lm.from_boxes(gray, []).shape == (0, 68, 2)
+
+
+@pytest.mark.parametrize("decode", ["argmax", "soft_argmax"])
+def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
+    spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": decode, "backbone_from": None}
+    path = tmp_path / "heat.pt"
+    checkpoint.save(
+        path,
+        {
+            "spec": spec,
+            "state_dict": models.build(spec).state_dict(),
+            "preprocess": {"input_size": 64, "context": 0.25},
+        },
+    )
+    lm = Landmarker(path, device="cpu")
+    gray = np.random.default_rng(0).integers(0, 255, (100, 120), dtype=np.uint8)
+    boxes = [(30, 20, 50, 50), (0, 0, 30, 30), (60, 40, 40, 40)]
+    pts = lm.from_boxes(gray, boxes)
+    assert pts.shape == (3, 68, 2)
+    for (x, _y, w, h), p in zip(boxes, pts):  # decoded points stay within each face's crop
+        m = 0.625 * max(w, h)
+        assert (p[:, 0] >= x + w / 2 - m - 1).all() and (p[:, 0] <= x + w / 2 + m + 1).all()
+
+
+def test_landmarker_takes_flip_and_decoder_from_the_checkpoint(tmp_path):
+    spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": "argmax", "logits": True}
+    path = tmp_path / "heat.pt"
+    checkpoint.save(
+        path,
+        {
+            "spec": spec,
+            "state_dict": models.build(spec).state_dict(),
+            "preprocess": {"input_size": 64, "context": 0.25},
+            "inference": {"flip": True, "decode": "soft_argmax", "beta": 2.0},
+        },
+    )
+    lm = Landmarker(path, device="cpu")
+    assert lm.flip and lm.model.decode == "soft_argmax" and lm.model.beta == 2.0
+    assert not Landmarker(path, device="cpu", flip=False).flip
+    assert Landmarker(path, device="cpu", precision="float32").dtype == torch.float32
+    with pytest.raises(ValueError, match="precision"):
+        Landmarker(path, device="cpu", precision="half")
+
+
+def test_detected_faces_are_re_cropped_by_their_first_landmarks(face_ckpt, monkeypatch):
+    lm = Landmarker(face_ckpt, device="cpu")
+    face = np.array([[45.0, 35.0], [85.0, 79.0]] * 34)  # landmarks whose box is (45, 35, 40, 44)
+    seen = []
+
+    def from_boxes(gray, boxes):
+        seen.append([tuple(map(float, b)) for b in boxes])
+        return np.stack([face, np.full((68, 2), 7.0)])  # the second face's prediction collapses
+
+    monkeypatch.setattr(lm, "from_boxes", from_boxes)
+    lm.from_detections(None, [(40, 30, 50, 50), (0, 0, 20, 20)])
+    assert seen == [[(40, 30, 50, 50), (0, 0, 20, 20)], [(45, 35, 40, 44), (0, 0, 20, 20)]]
+    seen.clear()
+    lm.from_detections(None, [(40, 30, 50, 50), (0, 0, 20, 20)], passes=1)
+    assert len(seen) == 1
+
+
+def test_landmarker_adds_the_checkpoints_offset_in_crop_units(face_ckpt, tmp_path):
+    ckpt = checkpoint.load_checkpoint(face_ckpt)
+    ckpt["inference"] = {"offset": np.tile([0.1, -0.05], (68, 1)).tolist()}
+    path = checkpoint.save(tmp_path / "offset.pt", ckpt)
+    gray = np.random.default_rng(1).integers(0, 255, (120, 160), dtype=np.uint8)
+    box = (40, 30, 48, 40)  # crop side 1.25 * 48 = 60 px: one unit is 30 px
+    shifted = Landmarker(path, device="cpu", precision="float32").from_boxes(gray, [box])
+    raw = Landmarker(path, device="cpu", precision="float32", offset=False).from_boxes(gray, [box])
+    np.testing.assert_allclose(shifted - raw, np.tile([3.0, -1.5], (1, 68, 1)), atol=1e-3)

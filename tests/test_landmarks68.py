@@ -147,3 +147,12 @@ def test_non_finite_pts_and_csv(tmp_path):
     )
     with pytest.raises(ValueError, match=r"k.csv:2 \(f.jpg\): non-finite"):
         load_youtube_csv(tmp_path / "k.csv", tmp_path)
+
+
+def test_turn_index_is_zero_for_a_frontal_face_and_grows_with_the_turn():
+    frontal = np.zeros((68, 2))
+    frontal[0], frontal[16], frontal[30] = (-1, 0), (1, 0), (0, 0.5)
+    turned = frontal.copy()
+    turned[30] = (0.6, 0.5)  # the nose moves towards one end of the jaw
+    assert lm68.turn_index(frontal) == pytest.approx(0.0)
+    assert lm68.turn_index(np.stack([turned, turned * [-1, 1]])) == pytest.approx([0.447, 0.447], abs=0.001)

@@ -87,3 +87,41 @@ def test_a_batch_goes_past_huge_and_unwritable_files(face_ckpt, tmp_path, capsys
     assert (out / "good_landmarks.json").exists()
     deep = json.loads((out / "deep_landmarks.json").read_text())
     assert len(deep["faces"]) >= 1  # a 16-bit photo is the astronaut, not a white page
+
+
+def test_predict_cli_handles_what_users_have(face_ckpt, tmp_path, capsys):
+    from PIL import Image
+    from skimage import data
+
+    astro = Image.fromarray(data.astronaut())
+    astro.convert("RGBA").save(tmp_path / "rgba.png")
+    astro.convert("L").save(tmp_path / "gray.png")
+    rotated = astro.rotate(90, expand=True)  # stored sideways, EXIF says turn it upright
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    rotated.save(tmp_path / "exif.jpg", exif=exif)
+    astro.resize((3072, 3072)).save(tmp_path / "huge.jpg")
+    Image.fromarray(data.coffee()).save(tmp_path / "coffee.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    names = ["rgba.png", "gray.png", "exif.jpg", "huge.jpg", "coffee.jpg", "bad.jpg"]
+    out = tmp_path / "out"
+    # the batch goes on past the broken image, lists it, and says so in its exit status
+    assert (
+        predict.main(
+            [str(tmp_path / n) for n in names]
+            + ["--checkpoint", str(face_ckpt), "--out", str(out), "--device", "cpu"]
+        )
+        == 1
+    )
+    text = capsys.readouterr().out
+    assert (
+        "coffee.jpg: 0 faces — no face found" in text
+        and "bad.jpg: cannot decode" in text.split("skipped 1 image")[1]
+    )
+    for n in ("rgba", "gray", "exif", "huge"):
+        record = json.loads((out / f"{n}_landmarks.json").read_text())
+        assert (out / f"{n}_landmarks.png").exists()
+        assert len(record["faces"]) >= 1 and len(record["faces"][0]["landmarks"]) == 68, n
+        x, y, w, h = record["faces"][0]["box"]
+        cx, cy = (x + w / 2) / record["width"], (y + h / 2) / record["height"]
+        assert 0.3 < cx < 0.55 and 0.1 < cy < 0.4, n  # upright: her face in the upper middle

@@ -1,9 +1,11 @@
+"""Heatmap targets, losses and decoders."""
+
 import numpy as np
 import pytest
 import torch
 
-from helpers import checkpoint, models, morph, overlays, train
 from helpers import heatmaps as hm
+from helpers import models, train
 
 
 def test_gaussian_target_peaks_where_the_point_is_and_argmax_refines_exactly():
@@ -41,55 +43,6 @@ def test_losses_are_zero_or_small_at_the_target():
     )
     with pytest.raises(ValueError, match="unknown decoder"):
         hm.decode(perfect, "nope")
-
-
-def test_heatmap_resnet_shapes_and_training_criteria():
-    m = models.build({"kind": "heatmap_resnet18", "n_points": 68})
-    x = torch.zeros(2, 1, 112, 112)
-    assert m.heatmaps(x).shape == (2, 68, 28, 28)
-    assert m(x).shape == (2, 68, 2)
-    y = torch.zeros(2, 68, 2)
-    for loss in ("heatmap_gaussian", "heatmap_zero_one", "wing"):
-        assert torch.isfinite(train.criterion(train.TrainConfig(loss=loss))(m, x, y))
-
-
-def test_backbone_from_a_regression_checkpoint(tmp_path):
-    reg = models.build({"kind": "resnet18", "n_points": 68})
-    path = tmp_path / "reg.pt"
-    checkpoint.save(path, {"spec": {"kind": "resnet18", "n_points": 68}, "state_dict": reg.state_dict()})
-    heat = models.build({"kind": "heatmap_resnet18", "n_points": 68, "backbone_from": str(path)})
-    assert torch.equal(heat.layers[3][1].conv2.weight, reg.net.layer4[1].conv2.weight)
-    assert torch.equal(heat.stem[0].weight, reg.net.conv1.weight)
-
-
-def _face(size=200, shift=0.0):
-    rng = np.random.default_rng(0)
-    pts = rng.uniform(60, 140, (68, 2))
-    pts[36:42] = [70 + shift, 90]
-    pts[42:48] = [130 + shift, 90]
-    pts[0], pts[16] = [55, 100], [145, 100]
-    return pts
-
-
-def test_morph_starts_at_one_face_and_ends_at_the_other(tmp_path):
-    a = np.zeros((200, 200, 3), np.uint8)
-    b = np.full((200, 200, 3), 255, np.uint8)
-    frames = morph.morph_frames(a, _face(), b, _face(shift=5), n=5, size=64)
-    assert len(frames) == 5 and frames[0].shape == (64, 64, 3)
-    assert frames[0].mean() < 2 and frames[-1].mean() > 253 and 100 < frames[2].mean() < 155
-    gif = morph.save_gif(frames, tmp_path / "face_morph.gif")
-    from PIL import Image
-
-    assert Image.open(gif).n_frames == 8  # forth and back
-
-
-def test_sunglasses_cover_the_eyes_only():
-    img = np.full((200, 200, 3), 200, np.uint8)
-    out = overlays.sunglasses(img, _face())
-    assert out[90, 70].mean() < 80 and out[90, 130].mean() < 80  # dark lenses on both eyes
-    assert (out[180:, :] == img[180:, :]).all() and (
-        out[:40] == img[:40]
-    ).all()  # chin and forehead untouched
 
 
 def test_gaussian_cross_entropy_is_zero_at_its_target_and_decodes_exactly():

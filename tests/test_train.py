@@ -1,54 +1,12 @@
+"""The training loop, its checkpoints, fine-tuning and the choice of its second stage."""
+
 import numpy as np
 import pytest
 import torch
 
-from helpers import checkpoint, geometry, metrics, models, train
+from helpers import checkpoint, geometry, models, train
 from helpers.datasets import Item, KeypointDataset
-from tests.test_transforms import blob
-
-
-@pytest.mark.parametrize(
-    "spec,shape",
-    [
-        ({"kind": "course_cnn", "n_points": 1, "input_hw": (60, 80)}, (2, 1, 60, 80)),
-        (
-            {
-                "kind": "course_cnn",
-                "n_points": 58,
-                "input_hw": (120, 160),
-                "channels": (8, 8, 8, 8, 8),
-                "kernel": 3,
-            },
-            (2, 1, 120, 160),
-        ),
-        ({"kind": "soft_argmax", "n_points": 58, "width": 8}, (2, 1, 120, 160)),
-    ],
-)
-def test_models_output_unit_keypoints(spec, shape):
-    out = models.build(spec)(torch.zeros(shape))
-    assert out.shape == (2, spec["n_points"], 2)
-
-
-def test_soft_argmax_of_a_peaked_map_is_the_cell_centre():
-    logits = torch.full((1, 1, 4, 8), -1e4)
-    logits[0, 0, 1, 6] = 0
-    # cell (row 1, col 6) of a 4 x 8 map: centre at x = -1 + 13/8, y = -1 + 3/4
-    np.testing.assert_allclose(models.soft_argmax(logits)[0, 0].numpy(), [0.625, -0.25], atol=1e-6)
-    # two equal peaks decode to their midpoint: the sub-cell precision integral regression gives
-    logits[0, 0, 1, 7] = 0
-    np.testing.assert_allclose(models.soft_argmax(logits)[0, 0].numpy(), [0.75, -0.25], atol=1e-6)
-
-
-def test_unknown_model_kind():
-    with pytest.raises(ValueError, match="unknown model kind"):
-        models.build({"kind": "nope"})
-
-
-def test_metrics_known_values():
-    pred = np.array([[[0.0, 0.0], [3.0, 4.0]]])
-    true = np.zeros((1, 2, 2))
-    np.testing.assert_allclose(metrics.point_errors(pred, true), [[0.0, 5.0]])
-    assert metrics.mean_error_px(pred, true) == 2.5
+from tests.test_geometry import blob
 
 
 def blob_dataset(n=32, seed=0):
@@ -226,45 +184,6 @@ def test_wing_loss_is_log_then_linear():
     zero = torch.zeros(1)
     small, large = train.wing_loss(torch.tensor([0.01]), zero), train.wing_loss(torch.tensor([0.5]), zero)
     assert 0 < small < 0.05 and large == pytest.approx(0.5 - (0.05 - 0.05 * np.log1p(5.0)), rel=1e-5)
-
-
-def test_pretrained_option_averages_rgb_conv1(monkeypatch):
-    """Offline stand-in for the hub: the ImageNet state dict is a seeded random ResNet18's."""
-    import torchvision
-    from torchvision.models import _api
-
-    torch.manual_seed(1)
-    fake = torchvision.models.resnet18().state_dict()
-    monkeypatch.setattr(_api, "load_state_dict_from_url", lambda *a, **k: fake)
-    model = models.build({"kind": "resnet18", "n_points": 68, "pretrained": True})
-    assert torch.allclose(model.net.conv1.weight, fake["conv1.weight"].mean(1, keepdim=True))
-    assert torch.equal(model.net.layer3[0].conv1.weight, fake["layer3.0.conv1.weight"])
-    assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 68, 2)
-    # a checkpoint of a pretrained model reloads without touching the hub
-    monkeypatch.setattr(_api, "load_state_dict_from_url", lambda *a, **k: pytest.fail("hub contacted"))
-    models.build({"kind": "resnet18", "n_points": 68, "pretrained": True}, for_loading=True)
-
-
-@pytest.mark.parametrize(
-    "spec", [{"kind": "resnet18", "n_points": 68}, {"kind": "heatmap_resnet18", "n_points": 68}]
-)
-def test_fuse_batchnorm_keeps_the_outputs(spec):
-    torch.manual_seed(0)
-    model = models.build(spec)
-    model.train()
-    with torch.no_grad():  # give the BatchNorms running statistics that are not the identity
-        for _ in range(3):
-            model.heatmaps(torch.randn(4, 1, 64, 64)) if hasattr(model, "heatmaps") else model(
-                torch.randn(4, 1, 64, 64)
-            )
-    model.eval()
-    x = torch.randn(2, 1, 64, 64)
-    with torch.no_grad():
-        before = model(x)
-        fused = models.fuse_batchnorm(model)
-        after = fused(x)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
-    assert torch.allclose(before, after, atol=1e-4)
 
 
 def test_record_inference_updates_the_checkpoint(tmp_path, monkeypatch):

@@ -1,0 +1,45 @@
+"""Keypoint datasets: augmented samples keep their keypoints on their marks."""
+
+import numpy as np
+import pytest
+
+from helpers import geometry
+from helpers.augment import NONE, Augment
+from helpers.datasets import Item, KeypointDataset
+from tests.test_geometry import blob, centroid
+
+
+def two_blob_dataset(augment, seed=0):
+    """Two keypoints of different brightness, so a flip must swap their labels."""
+    left, right = np.array([30.0, 40.0]), np.array([70.0, 44.0])
+    img = np.clip(blob((100, 80), left, 2.5, 255) + blob((100, 80), right, 2.5, 120), 0, 255).astype(np.uint8)
+    items = [Item(img, np.stack([left, right]).astype(np.float32), geometry.IDENTITY)]
+    return KeypointDataset(items, (100, 80), augment, flip_permutation=np.array([1, 0]), seed=seed)
+
+
+def test_augmented_samples_keep_keypoints_on_their_marks():
+    ds = two_blob_dataset(Augment(max_rotation=15, max_shift=10, scale=(0.9, 1.1), flip_p=0.5))
+    flips = 0
+    for _ in range(40):
+        image, points, _ = ds.sample(0)
+        bright = centroid(np.where(image > 180, image, 0))
+        on_bright = int(np.argmin(np.linalg.norm(points - bright, axis=1)))
+        np.testing.assert_allclose(points[on_bright], bright, atol=0.35)
+        np.testing.assert_allclose(centroid(image, points[1 - on_bright], 8), points[1 - on_bright], atol=0.6)
+        # labels are sides of the face: point 0 stays the left one, so after a flip it sits on the dim blob
+        assert points[0, 0] < points[1, 0]
+        flips += on_bright == 1
+    assert 8 < flips < 32  # some flipped, some not
+
+
+def test_getitem_tensor_and_unit_target_and_inverse_map():
+    ds = two_blob_dataset(NONE)
+    tensor, target, idx = ds[0]
+    assert tensor.shape == (1, 80, 100) and -0.5 <= tensor.min() and tensor.max() <= 0.5
+    np.testing.assert_allclose(geometry.from_unit(target.numpy(), (100, 80)), [[30, 40], [70, 44]], atol=1e-4)
+    np.testing.assert_allclose(ds.input_to_original(0, np.array([[30.0, 40.0]])), [[30, 40]], atol=1e-6)
+
+
+def test_flip_requires_permutation():
+    with pytest.raises(ValueError, match="permutation"):
+        KeypointDataset([], (10, 10), Augment(flip_p=0.5))

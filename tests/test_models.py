@@ -1,0 +1,102 @@
+"""Every model maps images to unit keypoints; BatchNorm folding; pretrained weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import checkpoint, models, train
+
+
+def test_heatmap_resnet_shapes_and_training_criteria():
+    m = models.build({"kind": "heatmap_resnet18", "n_points": 68})
+    x = torch.zeros(2, 1, 112, 112)
+    assert m.heatmaps(x).shape == (2, 68, 28, 28)
+    assert m(x).shape == (2, 68, 2)
+    y = torch.zeros(2, 68, 2)
+    for loss in ("heatmap_gaussian", "heatmap_zero_one", "wing"):
+        assert torch.isfinite(train.criterion(train.TrainConfig(loss=loss))(m, x, y))
+
+
+def test_backbone_from_a_regression_checkpoint(tmp_path):
+    reg = models.build({"kind": "resnet18", "n_points": 68})
+    path = tmp_path / "reg.pt"
+    checkpoint.save(path, {"spec": {"kind": "resnet18", "n_points": 68}, "state_dict": reg.state_dict()})
+    heat = models.build({"kind": "heatmap_resnet18", "n_points": 68, "backbone_from": str(path)})
+    assert torch.equal(heat.layers[3][1].conv2.weight, reg.net.layer4[1].conv2.weight)
+    assert torch.equal(heat.stem[0].weight, reg.net.conv1.weight)
+
+
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        ({"kind": "course_cnn", "n_points": 1, "input_hw": (60, 80)}, (2, 1, 60, 80)),
+        (
+            {
+                "kind": "course_cnn",
+                "n_points": 58,
+                "input_hw": (120, 160),
+                "channels": (8, 8, 8, 8, 8),
+                "kernel": 3,
+            },
+            (2, 1, 120, 160),
+        ),
+        ({"kind": "soft_argmax", "n_points": 58, "width": 8}, (2, 1, 120, 160)),
+    ],
+)
+def test_models_output_unit_keypoints(spec, shape):
+    out = models.build(spec)(torch.zeros(shape))
+    assert out.shape == (2, spec["n_points"], 2)
+
+
+def test_soft_argmax_of_a_peaked_map_is_the_cell_centre():
+    logits = torch.full((1, 1, 4, 8), -1e4)
+    logits[0, 0, 1, 6] = 0
+    # cell (row 1, col 6) of a 4 x 8 map: centre at x = -1 + 13/8, y = -1 + 3/4
+    np.testing.assert_allclose(models.soft_argmax(logits)[0, 0].numpy(), [0.625, -0.25], atol=1e-6)
+    # two equal peaks decode to their midpoint: the sub-cell precision integral regression gives
+    logits[0, 0, 1, 7] = 0
+    np.testing.assert_allclose(models.soft_argmax(logits)[0, 0].numpy(), [0.75, -0.25], atol=1e-6)
+
+
+def test_unknown_model_kind():
+    with pytest.raises(ValueError, match="unknown model kind"):
+        models.build({"kind": "nope"})
+
+
+def test_pretrained_option_averages_rgb_conv1(monkeypatch):
+    """Offline stand-in for the hub: the ImageNet state dict is a seeded random ResNet18's."""
+    import torchvision
+    from torchvision.models import _api
+
+    torch.manual_seed(1)
+    fake = torchvision.models.resnet18().state_dict()
+    monkeypatch.setattr(_api, "load_state_dict_from_url", lambda *a, **k: fake)
+    model = models.build({"kind": "resnet18", "n_points": 68, "pretrained": True})
+    assert torch.allclose(model.net.conv1.weight, fake["conv1.weight"].mean(1, keepdim=True))
+    assert torch.equal(model.net.layer3[0].conv1.weight, fake["layer3.0.conv1.weight"])
+    assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 68, 2)
+    # a checkpoint of a pretrained model reloads without touching the hub
+    monkeypatch.setattr(_api, "load_state_dict_from_url", lambda *a, **k: pytest.fail("hub contacted"))
+    models.build({"kind": "resnet18", "n_points": 68, "pretrained": True}, for_loading=True)
+
+
+@pytest.mark.parametrize(
+    "spec", [{"kind": "resnet18", "n_points": 68}, {"kind": "heatmap_resnet18", "n_points": 68}]
+)
+def test_fuse_batchnorm_keeps_the_outputs(spec):
+    torch.manual_seed(0)
+    model = models.build(spec)
+    model.train()
+    with torch.no_grad():  # give the BatchNorms running statistics that are not the identity
+        for _ in range(3):
+            model.heatmaps(torch.randn(4, 1, 64, 64)) if hasattr(model, "heatmaps") else model(
+                torch.randn(4, 1, 64, 64)
+            )
+    model.eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        fused = models.fuse_batchnorm(model)
+        after = fused(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert torch.allclose(before, after, atol=1e-4)
