@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage import data
 
-from helpers import checkpoint, models
+from helpers import checkpoint
 from helpers.checkpoint import CheckpointError
 from helpers.landmarker import Landmarker
 from tests.test_checkpoint import tiny
@@ -97,16 +97,9 @@ def test_landmarker_maps_predictions_into_the_photo(face_ckpt):
 @pytest.mark.parametrize("decode", ["argmax", "soft_argmax"])
 def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
     spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": decode, "backbone_from": None}
-    path = tmp_path / "heat.pt"
-    checkpoint.save(
-        path,
-        {
-            "spec": spec,
-            "state_dict": models.build(spec).state_dict(),
-            "preprocess": {"input_size": 64, "context": 0.25},
-        },
+    lm = Landmarker(
+        tiny(tmp_path / "heat.pt", spec, preprocess={"input_size": 64, "context": 0.25}), device="cpu"
     )
-    lm = Landmarker(path, device="cpu")
     gray = np.random.default_rng(0).integers(0, 255, (100, 120), dtype=np.uint8)
     boxes = [(30, 20, 50, 50), (0, 0, 30, 30), (60, 40, 40, 40)]
     pts = lm.from_boxes(gray, boxes)
@@ -118,15 +111,9 @@ def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
 
 def test_landmarker_takes_flip_and_decoder_from_the_checkpoint(tmp_path):
     spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": "argmax", "logits": True}
-    path = tmp_path / "heat.pt"
-    checkpoint.save(
-        path,
-        {
-            "spec": spec,
-            "state_dict": models.build(spec).state_dict(),
-            "preprocess": {"input_size": 64, "context": 0.25},
-            "inference": {"flip": True, "decode": "soft_argmax", "beta": 2.0},
-        },
+    inference = {"flip": True, "decode": "soft_argmax", "beta": 2.0}
+    path = tiny(
+        tmp_path / "heat.pt", spec, preprocess={"input_size": 64, "context": 0.25}, inference=inference
     )
     lm = Landmarker(path, device="cpu")
     assert lm.flip and lm.model.decode == "soft_argmax" and lm.model.beta == 2.0

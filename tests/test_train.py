@@ -134,50 +134,37 @@ def test_fit_and_choose_fine_tune_keeps_the_lowest_selected_score(tmp_path, monk
     spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
     cfg = train.TrainConfig(epochs=1, lr=5e-3, batch_size=8)
     data = (blob_dataset(24), blob_dataset(16, seed=2), blob_dataset(8, seed=1))
-    marks = iter([{"a": 3.0, "b": 0.0}, {"a": 1.0, "b": 4.0}, {"a": 2.0, "b": 2.0}])  # none, lr 1e-3, lr 1e-4
-    model, mixed, tuned, table, chosen = train.fit_and_choose_fine_tune(
-        spec,
-        *data,
-        "run",
-        cfg,
-        {"epochs": 1},
-        (1e-3, 1e-4),
-        lambda m: next(marks),
-        "a",
-        progress=False,
-        device="cpu",
+
+    def choose(marks):  # each candidate's scores, in order: none, lr 1e-3, lr 1e-4
+        scores = iter(marks)
+        return train.fit_and_choose_fine_tune(
+            spec,
+            *data,
+            "run",
+            cfg,
+            {"epochs": 1},
+            (1e-3, 1e-4),
+            lambda m: next(scores),
+            "a",
+            progress=False,
+            device="cpu",
+        )
+
+    model, mixed, tuned, table, chosen = choose(
+        [{"a": 3.0, "b": 0.0}, {"a": 1.0, "b": 4.0}, {"a": 2.0, "b": 2.0}]
     )
-    assert (
-        list(table) == ["none", "lr 0.001", "lr 0.0001"]
-        and table["lr 0.001"]["b"] == 4.0
-        and chosen == "lr 0.001"
-    )
+    assert list(table) == ["none", "lr 0.001", "lr 0.0001"] and table["lr 0.001"]["b"] == 4.0
+    assert chosen == "lr 0.001"
     kept = checkpoint.load_checkpoint(train.checkpoint_path("run"))
     assert kept["train_config"]["lr"] == 1e-3 and kept["init_from"]["checkpoint"] == "run_mixed.pt"
     assert tuned is not None and len(mixed.train_loss) == 1
     first = checkpoint.load_checkpoint(train.checkpoint_path("run_mixed"))
     assert first["train_config"]["n_train"] == 24 and first["train_config"]["lr"] == 5e-3
     assert kept["train_config"]["n_train"] == 16 and kept["train_config"]["epochs"] == 1
-    marks = iter(
-        [{"a": 1.0}, {"a": 2.0}, {"a": 2.0}]
-    )  # no second stage wins: the first stage's weights are kept
-    _, _, tuned, _, chosen = train.fit_and_choose_fine_tune(
-        spec,
-        *data,
-        "run",
-        cfg,
-        {"epochs": 1},
-        (1e-3, 1e-4),
-        lambda m: next(marks),
-        "a",
-        progress=False,
-        device="cpu",
-    )
-    assert (
-        tuned is None
-        and chosen == "none"
-        and checkpoint.load_checkpoint(train.checkpoint_path("run"))["train_config"]["lr"] == 5e-3
-    )
+    # no second stage wins: the first stage's weights are kept
+    _, _, tuned, _, chosen = choose([{"a": 1.0}, {"a": 2.0}, {"a": 2.0}])
+    assert tuned is None and chosen == "none"
+    assert checkpoint.load_checkpoint(train.checkpoint_path("run"))["train_config"]["lr"] == 5e-3
 
 
 def test_wing_loss_is_log_then_linear():
