@@ -8,6 +8,7 @@ back to the original photo with :meth:`KeypointDataset.input_to_original`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,6 +80,13 @@ class KeypointDataset(Dataset):
             tensor = self.augment.jitter(self.rng, tensor)
         target = torch.from_numpy(geometry.to_unit(points, self.input_wh))
         return centre(tensor), target, index
+
+    def unaugmented(self) -> KeypointDataset:
+        """The same items as they are, without augmentation: what predictions are scored on.
+        A shallow copy, so the frames are shared, not duplicated."""
+        plain = copy.copy(self)
+        plain.augment = NONE
+        return plain
 
     def input_to_original(self, index: int, points_input: np.ndarray) -> np.ndarray:
         """Map points predicted on the un-augmented input of item ``index`` back to its photo."""

@@ -9,7 +9,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import geometry, metrics
-from .augment import NONE
 
 
 @torch.inference_mode()
@@ -47,14 +46,10 @@ def predict_units(
     """``N x K x 2`` predictions in unit coordinates on the dataset's un-augmented inputs."""
     device = device or next(itertools.chain(model.parameters(), model.buffers())).device
     model.eval()
-    saved, dataset.augment = dataset.augment, NONE
-    try:
-        out = [
-            predict_batch(model, images.to(device), flip_permutation, offset).cpu()
-            for images, _, _ in DataLoader(dataset, batch_size)
-        ]
-    finally:
-        dataset.augment = saved
+    out = [
+        predict_batch(model, images.to(device), flip_permutation, offset).cpu()
+        for images, _, _ in DataLoader(dataset.unaugmented(), batch_size)
+    ]
     return torch.cat(out).numpy()
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from helpers import geometry
 from helpers.augment import NONE, Augment
@@ -43,3 +44,11 @@ def test_getitem_tensor_and_unit_target_and_inverse_map():
 def test_flip_requires_permutation():
     with pytest.raises(ValueError, match="permutation"):
         KeypointDataset([], (10, 10), Augment(flip_p=0.5))
+
+
+def test_unaugmented_is_a_plain_view_that_leaves_the_dataset_as_it_was():
+    ds = two_blob_dataset(Augment(max_rotation=30, max_shift=5, flip_p=0.5))
+    plain = ds.unaugmented()
+    assert plain.augment == NONE and ds.augment != NONE and plain.items is ds.items
+    first, again = plain[0][0], plain[0][0]
+    assert torch.equal(first, again)  # no random draw
