@@ -202,13 +202,12 @@ def require_face_model(ckpt: dict, path: str | Path) -> dict:
     return {"input_size": size, "context": float(context)}
 
 
-DECODERS = ("argmax", "argmax_cell", "soft_argmax")
-
-
 def inference_settings(ckpt: dict, path: str | Path) -> dict:
     """The checkpoint's test-time settings, checked: an ``offset`` of one ``(x, y)`` per
     point (a wrong shape would broadcast into silently wrong landmarks), a known decoder,
     a calibration of three numbers."""
+    from .heatmaps import DECODERS
+
     settings = dict(ckpt.get("inference") or {})
     k = n_points(ckpt)
     if settings.get("offset") is not None:

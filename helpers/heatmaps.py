@@ -119,6 +119,9 @@ def decode_soft_argmax(heatmaps: torch.Tensor, beta: float = 1.0) -> torch.Tenso
     return torch.stack([(prob.sum(2) * xs).sum(-1), (prob.sum(3) * ys).sum(-1)], -1)
 
 
+DECODERS = ("argmax", "argmax_cell", "soft_argmax")  # the methods decode() knows
+
+
 def decode(heatmaps: torch.Tensor, method: str = "argmax", beta: float = 1.0) -> torch.Tensor:
     if method == "argmax":
         return decode_argmax(heatmaps)
@@ -126,4 +129,4 @@ def decode(heatmaps: torch.Tensor, method: str = "argmax", beta: float = 1.0) ->
         return decode_argmax(heatmaps, refine=False)
     if method == "soft_argmax":
         return decode_soft_argmax(heatmaps, beta)
-    raise ValueError(f"unknown decoder {method!r}: argmax, argmax_cell or soft_argmax")
+    raise ValueError(f"unknown decoder {method!r}: {', '.join(DECODERS)}")
