@@ -75,6 +75,32 @@ def efficientnet_lite(variant: int = 0, pretrained: bool = True) -> nn.Module:
     return model
 
 
+def efficientnet_lite_features(variant: int = 0, pretrained: bool = True) -> nn.Module:
+    """The encoder of :func:`efficientnet_lite` for this project's crops: one gray channel in
+    ``[-0.5, 0.5]``, features at strides 4, 8, 16 and 32 (timm's ``features_only``).
+
+    The pretrained stem saw ``(x - 127) / 128`` per RGB channel; a gray crop ``c`` is the pixel
+    ``255 (c + 0.5)`` in all three, which that scaling maps to ``255 c / 128`` (plus 1/256, which
+    is dropped).  So the gray kernel is the sum of the RGB kernels times 255 / 128, and the first
+    layer sees the same values as it did on ImageNet.
+    """
+    import timm
+
+    encoder = timm.create_model(
+        f"tf_efficientnet_lite{variant}",
+        pretrained=False,
+        features_only=True,
+        out_indices=(1, 2, 3, 4),
+        in_chans=1,
+    )
+    if pretrained:
+        full = efficientnet_lite(variant, pretrained=True).state_dict()
+        state = {k: v for k, v in full.items() if k in encoder.state_dict()}
+        state["conv_stem.weight"] = full["conv_stem.weight"].sum(1, keepdim=True) * (255 / 128)
+        encoder.load_state_dict(state, strict=True)
+    return encoder
+
+
 def imagenet_input(rgb: np.ndarray, size: int = 224) -> torch.Tensor:
     """A ``1 x 3 x size x size`` batch from a ``uint8`` RGB photo, as these weights expect it."""
     import cv2

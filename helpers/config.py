@@ -37,6 +37,22 @@ def device(prefer=None):
     return chosen
 
 
+def bf16_is_fast(device) -> bool:
+    """Whether bfloat16 pays on ``device``: a CUDA GPU that supports it, or a CPU with native
+    bfloat16 instructions (AVX512-BF16 or AMX, through oneDNN).  On other CPUs bfloat16 is
+    emulated, and training under its autocast runs about ten times slower than float32."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return (
+        device.type == "cpu"
+        and torch.backends.mkldnn.is_available()
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and torch so a re-run draws the same augmentations and weights."""
     import torch

@@ -137,3 +137,15 @@ def imm_datasets(
     train_ds, val_ds = make(train, augment), make(val, NONE)
     train_ds.samples, val_ds.samples = train, val
     return train_ds, val_ds
+
+
+def equal_budget(dataset: Dataset, n_items: int, seed: int = 0) -> torch.utils.data.Subset:
+    """``n_items`` items of ``dataset``, each used equally often (to within one), in random order.
+
+    One pass over it is a training budget that does not depend on the data set's size, so runs
+    on 800 and on 1,600 faces can be given the same number of updates and compared fairly.
+    An augmenting dataset draws a new augmentation each time an item comes round again."""
+    rng = np.random.default_rng(seed)
+    rounds = -(-n_items // len(dataset))
+    order = np.concatenate([rng.permutation(len(dataset)) for _ in range(rounds)])[:n_items]
+    return torch.utils.data.Subset(dataset, order.tolist())

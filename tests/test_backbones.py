@@ -36,3 +36,20 @@ def test_without_weights_it_is_not_a_classifier():
 def test_unpackaged_variants_say_so():
     with pytest.raises(ValueError, match="packaged for variants"):
         backbones.weights_file(4)
+
+
+def test_the_gray_encoder_sees_what_the_rgb_network_saw(lite0):
+    """A gray crop in [-0.5, 0.5] through the adapted stem gives the features that the same
+    photo, as three equal RGB channels scaled (x - 127) / 128, gives in the ImageNet network."""
+    gray = data.camera()[::4, ::4][:128, :128]  # uint8, 128 x 128
+    encoder = backbones.efficientnet_lite_features(0).eval()
+    crop = torch.from_numpy(gray / 255.0 - 0.5).float()[None, None]
+    rgb = torch.from_numpy((gray.astype("float32") - 127) / 128).expand(1, 3, 128, 128)
+    with torch.no_grad():
+        ours = encoder(crop)[-1]
+        theirs = lite0.blocks(lite0.bn1(lite0.conv_stem(rgb)))  # timm's stride-32 features
+    assert ours.shape == theirs.shape == (1, 320, 4, 4)
+    assert torch.allclose(ours, theirs, atol=0.05 * float(theirs.abs().max()))
+    untrained = backbones.efficientnet_lite_features(0, pretrained=False).eval()
+    with torch.no_grad():
+        assert not torch.allclose(untrained(crop)[-1], theirs, atol=0.05 * float(theirs.abs().max()))

@@ -52,3 +52,15 @@ def test_unaugmented_is_a_plain_view_that_leaves_the_dataset_as_it_was():
     assert plain.augment == NONE and ds.augment != NONE and plain.items is ds.items
     first, again = plain[0][0], plain[0][0]
     assert torch.equal(first, again)  # no random draw
+
+
+def test_an_equal_budget_uses_every_item_equally_often():
+    import numpy as np
+
+    from helpers.datasets import equal_budget
+
+    budget = equal_budget(list(range(7)), 30, seed=1)
+    counts = np.bincount(list(budget.indices), minlength=7)
+    assert len(budget) == 30 and counts.min() >= 4 and counts.max() <= 5
+    assert list(budget.indices) != sorted(budget.indices)  # shuffled
+    assert len(equal_budget(list(range(7)), 5)) == 5

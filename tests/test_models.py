@@ -81,7 +81,12 @@ def test_pretrained_option_averages_rgb_conv1(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "spec", [{"kind": "resnet18", "n_points": 68}, {"kind": "heatmap_resnet18", "n_points": 68}]
+    "spec",
+    [
+        {"kind": "resnet18", "n_points": 68},
+        {"kind": "heatmap_resnet18", "n_points": 68},
+        {"kind": "heatmap_efficientnet_lite", "n_points": 68, "pretrained": False},
+    ],
 )
 def test_fuse_batchnorm_keeps_the_outputs(spec):
     torch.manual_seed(0)
@@ -100,3 +105,16 @@ def test_fuse_batchnorm_keeps_the_outputs(spec):
         after = fused(x)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert torch.allclose(before, after, atol=1e-4)
+
+
+def test_the_efficientnet_heatmap_model_makes_stride_4_maps_and_reloads_without_its_weights_file(monkeypatch):
+    spec = {"kind": "heatmap_efficientnet_lite", "n_points": 68, "logits": True, "pretrained": True}
+    model = models.build(spec).eval()
+    with torch.no_grad():
+        assert model.heatmaps(torch.zeros(2, 1, 112, 112)).shape == (2, 68, 28, 28)
+        assert model(torch.zeros(2, 1, 112, 112)).shape == (2, 68, 2)
+    from helpers import backbones
+
+    monkeypatch.setattr(backbones, "weights_file", lambda *a: pytest.fail("weights file read for loading"))
+    reloaded = models.build(spec, for_loading=True)
+    reloaded.load_state_dict(model.state_dict())
