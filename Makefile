@@ -10,11 +10,12 @@ all: data notebooks report
 data:
 	$(PY) -m helpers.download imm ibug youtube_faces
 
-# each notebook in turn, with the minutes it took
+# each notebook in turn through papermill, with its progress bar and the minutes it took;
+# parameters reach every notebook's parameters cell: make notebooks PARAMS="-p SEED 1"
 notebooks: data
 	@for nb in $(NOTEBOOKS); do \
 		start=$$(date +%s); echo "executing $$nb ..."; \
-		$(PY) -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$nb || exit 1; \
+		$(PY) -m papermill --progress-bar --cwd notebooks $(PARAMS) $$nb $$nb || exit 1; \
 		echo "$$nb: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s"; \
 	done
 

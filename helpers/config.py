@@ -37,6 +37,23 @@ def device(prefer=None):
     return chosen
 
 
+PRESETS = ("cpu", "cuda")
+
+
+def preset(device) -> str:
+    """Which settings the notebooks' parameters cells pick: ``"cuda"`` on a GPU, else ``"cpu"``.
+
+    ``FKP_PRESET`` overrides the hardware's choice, so the tests can run the CUDA preset's code
+    on a CPU (in smoke mode, where its sizes do not matter)."""
+    import torch
+
+    name = os.environ.get("FKP_PRESET", "").strip().lower()
+    name = name or ("cuda" if torch.device(device).type == "cuda" else "cpu")
+    if name not in PRESETS:
+        raise ValueError(f"FKP_PRESET={name!r}: use one of {', '.join(PRESETS)}")
+    return name
+
+
 def bf16_is_fast(device) -> bool:
     """Whether bfloat16 pays on ``device``: a CUDA GPU that supports it, or a CPU with native
     bfloat16 instructions (AVX512-BF16 or AMX, through oneDNN).  On other CPUs bfloat16 is

@@ -81,6 +81,10 @@ class KeypointDataset(Dataset):
         target = torch.from_numpy(geometry.to_unit(points, self.input_wh))
         return centre(tensor), target, index
 
+    def reseed(self, seed: int) -> None:
+        """Start a new random stream for the augmentations (see :func:`seed_worker`)."""
+        self.rng = np.random.default_rng(seed)
+
     def unaugmented(self) -> KeypointDataset:
         """The same items as they are, without augmentation: what predictions are scored on.
         A shallow copy, so the frames are shared, not duplicated."""
@@ -149,3 +153,21 @@ def equal_budget(dataset: Dataset, n_items: int, seed: int = 0) -> torch.utils.d
     rounds = -(-n_items // len(dataset))
     order = np.concatenate([rng.permutation(len(dataset)) for _ in range(rounds)])[:n_items]
     return torch.utils.data.Subset(dataset, order.tolist())
+
+
+def seed_worker(worker_id: int) -> None:
+    """A DataLoader ``worker_init_fn`` that gives each worker its own augmentations.
+
+    Every worker process holds a copy of the dataset, random generator included, so without it
+    all workers would draw the same augmentations.  torch seeds each worker differently (the
+    loader's base seed plus the worker's id, the base drawn from the loader's generator), and
+    that seed restarts the copy's stream: distinct in every worker, the same on a re-run."""
+    info = torch.utils.data.get_worker_info()
+    stack = [info.dataset]
+    while stack:  # through Subset and ConcatDataset to the keypoint datasets inside
+        ds = stack.pop()
+        if isinstance(ds, KeypointDataset):
+            ds.reseed(info.seed % 2**32)
+        stack.extend(getattr(ds, "datasets", []))  # ConcatDataset
+        if hasattr(ds, "dataset"):  # Subset
+            stack.append(ds.dataset)

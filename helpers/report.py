@@ -60,20 +60,25 @@ ROWS = [  # (metrics key, what it is, target from the course issues)
     ("imm_nose_val_mean_px", "IMM nose tip, soft-argmax net (px @ 640x480)", "<= 8"),
     ("imm_face_val_mean_px_baseline", "IMM 58 points, course CNN (px @ 640x480)", ""),
     ("imm_face_val_mean_px", "IMM 58 points, two-stage soft-argmax (px @ 640x480)", "<= 7"),
-    ("ibug_test_nme_boxes", "300-W test, ResNet18 regression, labelled boxes (NME %)", "<= 4.5"),
+    ("ibug_test_nme_boxes", "300-W test, ResNet18 regression (Part 3), labelled boxes (NME %)", "<= 4.5"),
     (
         "ibug_test_nme_detector",
-        "300-W test, ResNet18 regression, Haar detector, two passes (NME %, detected faces)",
+        "300-W test, ResNet18 regression (Part 3), Haar detector, two passes (NME %, detected faces)",
         "<= 5",
     ),
-    ("cpu_ms_per_face", "ResNet18 ms per face, batch 1, 2 CPU cores (Landmarker defaults)", "<= 10"),
-    ("heatmap_ibug_test_nme_boxes", "300-W test, Gaussian heatmaps, labelled boxes (NME %)", "<= 3.5"),
+    ("cpu_ms_per_face", "ResNet18 regression, ms per face, batch 1, 2 CPU cores", "<= 10"),
+    (
+        "heatmap_ibug_test_nme_boxes",
+        "300-W test, EfficientNet-Lite0 heatmaps (Part 4), labelled boxes (NME %)",
+        "<= 3.5",
+    ),
     (
         "heatmap_ibug_test_nme_detector",
-        "300-W test, Gaussian heatmaps, Haar detector, two passes (NME %, detected faces)",
+        "300-W test, EfficientNet-Lite0 heatmaps (Part 4), Haar detector, two passes (NME %, detected faces)",
         "<= 4",
     ),
-    ("zero_one_ibug_test_nme_boxes", "300-W test, zero-one heatmaps, labelled boxes (NME %)", ""),
+    ("heatmap_cpu_ms_per_face", "EfficientNet-Lite0 heatmaps, ms per face, batch 1, 2 CPU cores", "<= 10"),
+    ("best_checkpoint", "recommended checkpoint (lowest 300-W validation NME)", ""),
 ]
 
 
@@ -83,7 +88,8 @@ def results_table(path: Path = METRICS) -> str:
     lines = ["| result | value | target |", "|---|---|---|"]
     for key, label, target in ROWS:
         if key in values:
-            lines.append(f"| {label} | {values[key]:.2f} | {target} |")
+            value = values[key] if isinstance(values[key], str) else f"{values[key]:.2f}"
+            lines.append(f"| {label} | {value} | {target} |")
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from . import checkpoint, config
 from .checkpoint import checkpoint_path  # noqa: F401  (the notebooks name runs through train)
+from .datasets import seed_worker
 from .models import build
 
 
@@ -82,7 +83,9 @@ class TrainConfig:
     schedule: str = "cosine"  # or "constant"
     seed: int = 0
     sigma: float = 1.5  # Gaussian heatmap targets: standard deviation in heatmap cells
-    bf16: bool = False  # bfloat16 autocast: ~1.7x faster ResNet training on AVX512-BF16 CPUs
+    # mixed precision (:func:`mixed_precision`): ~1.7x faster ResNet training on AVX512-BF16 CPUs,
+    # more on GPUs; about ten times slower on CPUs without native bfloat16 (config.bf16_is_fast)
+    bf16: bool = False
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
 
@@ -93,27 +96,44 @@ def record_inference(name: str, **settings) -> None:
     checkpoint.update(checkpoint_path(name), inference=settings)
 
 
-def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, bf16: bool = False) -> float:
+def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, amp=None, scaler=None) -> float:
     """One pass over ``loader``: a training pass when given an optimizer, else evaluation.
 
-    The loop notebook 01 writes out: forward, loss, ``backward``, step; ``bf16`` runs the
-    forward pass in bfloat16 autocast (the weights, gradients and loss stay float32)."""
+    The loop notebook 01 writes out: forward, loss, ``backward``, step.  ``amp`` (``torch.bfloat16``
+    or ``torch.float16``) runs the forward pass in that precision under autocast (the weights,
+    gradients and loss stay float32); float16 also needs a ``scaler`` (``torch.amp.GradScaler``),
+    which scales the loss up so that small gradients do not round to zero."""
     model.train(optimizer is not None)
     total, count = 0.0, 0
     with torch.set_grad_enabled(optimizer is not None):
         for images, targets, _ in loader:
-            images, targets = images.to(device), targets.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
                 loss = loss_fn(model, images, targets).float()
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 if scheduler is not None:
                     scheduler.step()
             total += loss.item() * len(images)
             count += len(images)
     return total / max(count, 1)
+
+
+def mixed_precision(device) -> torch.dtype:
+    """The autocast precision for training on ``device``: bfloat16, except on a GPU that lacks
+    it (before Ampere), where float16 with a gradient scaler takes its place."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
 
 
 def fit(
@@ -127,15 +147,17 @@ def fit(
     progress: bool = True,
     extra: dict | None = None,
     init_from: str | Path | None = None,
+    workers: int = 0,
 ) -> tuple[nn.Module, History]:
     """Train ``build(spec)`` on ``train_ds`` and keep the weights with the lowest validation loss.
 
     ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
     prediction tool needs to rebuild the preprocessing).  ``init_from`` (a checkpoint of the
-    same spec) starts from its best weights instead: fine-tuning.  A stored run is reused only
-    if it started from the same weights: the same ``init_from`` run and, for a spec with a
-    ``backbone_from`` checkpoint (Part 4's heatmaps on Part 3's backbone), the same run of that
-    checkpoint; the path alone would not notice that it was trained again.
+    same spec) starts from its best weights instead: fine-tuning.  ``workers`` loader processes
+    prepare the batches (:func:`helpers.datasets.seed_worker` gives each its own augmentations).
+    A stored run is reused only if it started from the same weights: the same ``init_from`` run
+    and, for a spec with a ``backbone_from`` checkpoint (Part 4's heatmaps on Part 3's backbone),
+    the same run of that checkpoint; the path alone would not notice that it was trained again.
     """
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
@@ -172,12 +194,26 @@ def fit(
         model.load_state_dict(source["state_dict"])
     model = model.to(device)
     loss_fn = criterion(cfg)
-    bf16 = cfg.bf16 and (device.type == "cpu" or torch.cuda.is_bf16_supported())
+    amp = mixed_precision(device) if cfg.bf16 else None
+    scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
+    if device.type == "cuda":  # NHWC convolutions: faster on tensor cores, same results
+        model = model.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(cfg.seed)
+    loading = {  # worker processes prepare batches while the GPU trains; each its own augmentations
+        "num_workers": workers,
+        "worker_init_fn": seed_worker if workers else None,
+        "persistent_workers": workers > 0,
+        "pin_memory": device.type == "cuda",
+    }
     train_loader = DataLoader(
-        train_ds, cfg.batch_size, shuffle=True, generator=generator, drop_last=len(train_ds) > cfg.batch_size
+        train_ds,
+        cfg.batch_size,
+        shuffle=True,
+        generator=generator,
+        drop_last=len(train_ds) > cfg.batch_size,
+        **loading,
     )
-    val_loader = DataLoader(val_ds, 64)
+    val_loader = DataLoader(val_ds, 64, **loading)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * len(train_loader)
     scheduler = (
@@ -193,7 +229,8 @@ def fit(
         range(cfg.epochs), desc=name, disable=not progress, mininterval=15, miniters=max(1, cfg.epochs // 8)
     )
     for epoch in bar:
-        history.train_loss.append(run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, bf16))
+        train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler)
+        history.train_loss.append(train_loss)
         history.val_loss.append(run_epoch(model, val_loader, loss_fn, device))
         if history.val_loss[-1] < best:
             best, history.best_epoch = history.val_loss[-1], epoch

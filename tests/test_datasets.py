@@ -64,3 +64,26 @@ def test_an_equal_budget_uses_every_item_equally_often():
     assert len(budget) == 30 and counts.min() >= 4 and counts.max() <= 5
     assert list(budget.indices) != sorted(budget.indices)  # shuffled
     assert len(equal_budget(list(range(7)), 5)) == 5
+
+
+def test_each_loader_worker_draws_its_own_augmentations():
+    """Eight copies of one photo, so two batches differ only by their augmentations."""
+    from torch.utils.data import DataLoader
+
+    from helpers.datasets import seed_worker
+
+    rng = np.random.default_rng(0)
+    image = (rng.random((32, 32)) * 255).astype(np.uint8)
+    items = [Item(image, np.array([[10.0, 12.0]], np.float32), geometry.IDENTITY)] * 8
+    ds = KeypointDataset(items, (32, 32), Augment(flip_p=0.0, max_rotation=30, max_shift=4), seed=0)
+
+    def batches(**seeding):
+        loader = DataLoader(ds, 4, num_workers=2, generator=torch.Generator().manual_seed(0), **seeding)
+        return [targets for _, targets, _ in loader]  # batch 0 from worker 0, batch 1 from worker 1
+
+    unseeded = batches()
+    assert torch.equal(unseeded[0], unseeded[1])  # the bug: both workers copy one generator
+    seeded = batches(worker_init_fn=seed_worker)
+    assert not torch.allclose(seeded[0], seeded[1])  # each worker its own stream
+    assert all(torch.equal(a, b) for a, b in zip(seeded, batches(worker_init_fn=seed_worker)))  # reproducible
+    assert not torch.allclose(seeded[0][0], seeded[0][1])  # and a new draw for every item

@@ -187,3 +187,27 @@ def test_record_inference_updates_the_checkpoint(tmp_path, monkeypatch):
         "decode": "argmax",
         "beta": 1.0,
     }
+
+
+def test_float16_with_a_gradient_scaler_trains(monkeypatch):
+    """The path a GPU without bfloat16 takes (float16 autocast, scaled loss), run on the CPU."""
+    torch.manual_seed(0)
+    model = models.build({"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)})
+    loader = torch.utils.data.DataLoader(blob_dataset(32), 8)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    scaler = torch.amp.GradScaler("cpu")
+    loss_fn = train.criterion(train.TrainConfig(loss="l1"))
+    losses = [
+        train.run_epoch(model, loader, loss_fn, torch.device("cpu"), optimizer, None, torch.float16, scaler)
+        for _ in range(8)
+    ]
+    assert np.isfinite(losses).all() and losses[-1] < 0.7 * losses[0]
+    assert scaler.get_scale() > 1  # the loss was scaled, not passed through
+
+
+def test_mixed_precision_is_bfloat16_unless_the_gpu_lacks_it(monkeypatch):
+    assert train.mixed_precision("cpu") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert train.mixed_precision("cuda") == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert train.mixed_precision("cuda") == torch.bfloat16
