@@ -43,15 +43,18 @@ def cpu_ms_per_face(
 
     faces = list(faces)[:n_faces]
     grays = {f.image_path: load_image(f.image_path) for f in faces}
-    torch.set_num_threads(threads)
     lm = Landmarker(checkpoint, device="cpu", **settings)
-    lm.from_boxes(grays[faces[0].image_path], [faces[0].box])  # warm-up
-    times = []
-    for _ in range(passes):
-        start = time.perf_counter()
-        for f in faces:
-            lm.from_boxes(grays[f.image_path], [f.box])
-        times.append(1000 * (time.perf_counter() - start) / len(faces))
+    before, times = torch.get_num_threads(), []
+    torch.set_num_threads(threads)
+    try:
+        lm.from_boxes(grays[faces[0].image_path], [faces[0].box])  # warm-up
+        for _ in range(passes):
+            start = time.perf_counter()
+            for f in faces:
+                lm.from_boxes(grays[f.image_path], [f.box])
+            times.append(1000 * (time.perf_counter() - start) / len(faces))
+    finally:
+        torch.set_num_threads(before)
     return float(np.median(times))
 
 
