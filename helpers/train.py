@@ -158,6 +158,7 @@ def fit(
     A stored run is reused only if it started from the same weights: the same ``init_from`` run
     and, for a spec with a ``backbone_from`` checkpoint (Part 4's heatmaps on Part 3's backbone),
     the same run of that checkpoint; the path alone would not notice that it was trained again.
+    It must also store the same ``extra``, so a run on crops of another size is trained again.
     """
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
@@ -179,7 +180,9 @@ def fit(
         same_start = (
             ckpt and ckpt.get("init_from") == origin and ckpt.get("backbone_origin") == backbone_origin
         )
-        if ckpt and ckpt["spec"] == spec and stored == asdict(cfg) and same_start:
+        # extra holds the preprocessing (the crop size): weights trained on other crops are no use
+        same_extra = ckpt and all(ckpt.get(k) == v for k, v in (extra or {}).items())
+        if ckpt and ckpt["spec"] == spec and stored == asdict(cfg) and same_start and same_extra:
             model = checkpoint.build_model(ckpt, path, device)
             if progress:
                 print(
@@ -196,8 +199,9 @@ def fit(
     loss_fn = criterion(cfg)
     amp = mixed_precision(device) if cfg.bf16 else None
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
-    if device.type == "cuda":  # NHWC convolutions: faster on tensor cores, same results
-        model = model.to(memory_format=torch.channels_last)
+    # NHWC convolutions: faster on GPU tensor cores and with oneDNN on CPUs (a ResNet18 trains
+    # about 1.2x faster on 2 AVX512 cores), the same results up to rounding
+    model = model.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(cfg.seed)
     loading = {  # worker processes prepare batches while the GPU trains; each its own augmentations
         "num_workers": workers,

@@ -45,6 +45,19 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
         device="cpu",
     )
     assert len(hist3.train_loss) == 2  # other settings retrain
+    # the same settings on crops of another size (the preprocessing stored as extra) retrain too
+    short = train.TrainConfig(epochs=2, lr=1e-2, batch_size=8)
+    run = dict(progress=False, device="cpu")
+    _, small = train.fit(
+        spec, blob_dataset(64), blob_dataset(8, seed=1), "crops", short, extra={"size": 32}, **run
+    )
+    _, same = train.fit(
+        spec, blob_dataset(64), blob_dataset(8, seed=1), "crops", short, extra={"size": 32}, **run
+    )
+    _, other = train.fit(
+        spec, blob_dataset(64), blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run
+    )
+    assert same.seconds == small.seconds and other.seconds != small.seconds
     loaded, ckpt = checkpoint.load_model(train.checkpoint_path("blob"), device="cpu")
     assert ckpt["spec"] == spec and not loaded.training
 
