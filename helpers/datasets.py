@@ -163,11 +163,19 @@ def seed_worker(worker_id: int) -> None:
     loader's base seed plus the worker's id, the base drawn from the loader's generator), and
     that seed restarts the copy's stream: distinct in every worker, the same on a re-run."""
     info = torch.utils.data.get_worker_info()
-    stack = [info.dataset]
-    while stack:  # through Subset and ConcatDataset to the keypoint datasets inside
-        ds = stack.pop()
+    for ds in keypoint_datasets(info.dataset):
+        ds.reseed(info.seed % 2**32)
+
+
+def keypoint_datasets(dataset: Dataset) -> list[KeypointDataset]:
+    """The :class:`KeypointDataset` objects inside ``dataset``, through ``Subset`` and
+    ``ConcatDataset``, in order."""
+    found, stack = [], [dataset]
+    while stack:
+        ds = stack.pop(0)
         if isinstance(ds, KeypointDataset):
-            ds.reseed(info.seed % 2**32)
+            found.append(ds)
         stack.extend(getattr(ds, "datasets", []))  # ConcatDataset
         if hasattr(ds, "dataset"):  # Subset
             stack.append(ds.dataset)
+    return found

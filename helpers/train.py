@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from . import checkpoint, config
 from .checkpoint import checkpoint_path  # noqa: F401  (the notebooks name runs through train)
-from .datasets import seed_worker
+from .datasets import keypoint_datasets, seed_worker
 from .models import build
 
 
@@ -158,11 +158,13 @@ def fit(
     A stored run is reused only if it started from the same weights: the same ``init_from`` run
     and, for a spec with a ``backbone_from`` checkpoint (Part 4's heatmaps on Part 3's backbone),
     the same run of that checkpoint; the path alone would not notice that it was trained again.
-    It must also store the same ``extra``, so a run on crops of another size is trained again.
+    It must also store the same ``extra``, so a run on crops of another size is trained again,
+    and the same augmentation of the training data.
     """
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
+    augment = [asdict(ds.augment) for ds in keypoint_datasets(train_ds)]
     source = checkpoint.load_checkpoint(init_from) if init_from is not None else None
     origin = checkpoint.origin(init_from, source) if source is not None else None
     backbone = spec.get("backbone_from")
@@ -182,7 +184,15 @@ def fit(
         )
         # extra holds the preprocessing (the crop size): weights trained on other crops are no use
         same_extra = ckpt and all(ckpt.get(k) == v for k, v in (extra or {}).items())
-        if ckpt and ckpt["spec"] == spec and stored == asdict(cfg) and same_start and same_extra:
+        same_data = ckpt and ckpt.get("augment") == augment
+        if (
+            ckpt
+            and ckpt["spec"] == spec
+            and stored == asdict(cfg)
+            and same_start
+            and same_extra
+            and same_data
+        ):
             model = checkpoint.build_model(ckpt, path, device)
             if progress:
                 print(
@@ -255,6 +265,7 @@ def fit(
             "history": asdict(history),
             "init_from": origin,
             "backbone_origin": backbone_origin,
+            "augment": augment,
             **(extra or {}),
         },
     )

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from helpers import checkpoint, geometry, models, train
+from helpers.augment import NONE, Augment
 from helpers.datasets import Item, KeypointDataset
 from tests.test_geometry import blob
 
 
-def blob_dataset(n=32, seed=0):
+def blob_dataset(n=32, seed=0, augment=NONE):
     rng = np.random.default_rng(seed)
     items = []
     for _ in range(n):
@@ -17,7 +18,7 @@ def blob_dataset(n=32, seed=0):
         items.append(
             Item(blob((32, 32), c, 2.0).astype(np.uint8), c[None].astype(np.float32), geometry.IDENTITY)
         )
-    return KeypointDataset(items, (32, 32))
+    return KeypointDataset(items, (32, 32), augment)
 
 
 def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
@@ -58,6 +59,15 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
         spec, blob_dataset(64), blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run
     )
     assert same.seconds == small.seconds and other.seconds != small.seconds
+    # and so do they on differently augmented data, even inside a Subset
+    shifted = torch.utils.data.Subset(
+        blob_dataset(64, augment=Augment(max_rotation=0, max_shift=2, flip_p=0)), range(64)
+    )
+    _, moved = train.fit(spec, shifted, blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run)
+    _, moved_again = train.fit(
+        spec, shifted, blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run
+    )
+    assert moved.seconds != other.seconds and moved_again.seconds == moved.seconds
     loaded, ckpt = checkpoint.load_model(train.checkpoint_path("blob"), device="cpu")
     assert ckpt["spec"] == spec and not loaded.training
 
