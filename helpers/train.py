@@ -164,11 +164,17 @@ def fit(
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
-    augment = [asdict(ds.augment) for ds in keypoint_datasets(train_ds)]
     source = checkpoint.load_checkpoint(init_from) if init_from is not None else None
-    origin = checkpoint.origin(init_from, source) if source is not None else None
     backbone = spec.get("backbone_from")
-    backbone_origin = checkpoint.origin(checkpoint.resolve(backbone)) if backbone else None
+    # what shaped the weights besides the settings, stored with them and compared on reuse:
+    # the model, its starting weights, the training data's augmentation and extra (the crop size)
+    made_of = {
+        "spec": spec,
+        "init_from": checkpoint.origin(init_from, source) if source is not None else None,
+        "backbone_origin": checkpoint.origin(checkpoint.resolve(backbone)) if backbone else None,
+        "augment": [asdict(ds.augment) for ds in keypoint_datasets(train_ds)],
+        **(extra or {}),
+    }
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
     if path.exists() and not retrain:
         try:
@@ -179,20 +185,7 @@ def fit(
         stored = (
             {**asdict(TrainConfig()), **ckpt["train_config"]} if ckpt else None
         )  # settings added since default
-        same_start = (
-            ckpt and ckpt.get("init_from") == origin and ckpt.get("backbone_origin") == backbone_origin
-        )
-        # extra holds the preprocessing (the crop size): weights trained on other crops are no use
-        same_extra = ckpt and all(ckpt.get(k) == v for k, v in (extra or {}).items())
-        same_data = ckpt and ckpt.get("augment") == augment
-        if (
-            ckpt
-            and ckpt["spec"] == spec
-            and stored == asdict(cfg)
-            and same_start
-            and same_extra
-            and same_data
-        ):
+        if ckpt and stored == asdict(cfg) and all(ckpt.get(k) == v for k, v in made_of.items()):
             model = checkpoint.build_model(ckpt, path, device)
             if progress:
                 print(
@@ -259,14 +252,10 @@ def fit(
     checkpoint.save(
         path,
         {
-            "spec": spec,
             "train_config": asdict(cfg),
             "state_dict": model.state_dict(),
             "history": asdict(history),
-            "init_from": origin,
-            "backbone_origin": backbone_origin,
-            "augment": augment,
-            **(extra or {}),
+            **made_of,
         },
     )
     return model.eval(), history
