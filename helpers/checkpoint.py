@@ -205,7 +205,7 @@ def require_face_model(ckpt: dict, path: str | Path) -> dict:
 def inference_settings(ckpt: dict, path: str | Path) -> dict:
     """The checkpoint's test-time settings, checked: an ``offset`` of one ``(x, y)`` per
     point (a wrong shape would broadcast into silently wrong landmarks), a known decoder,
-    a calibration of three numbers."""
+    a whole number of detector passes, a calibration of three numbers."""
     from .heatmaps import DECODERS
 
     settings = dict(ckpt.get("inference") or {})
@@ -216,6 +216,9 @@ def inference_settings(ckpt: dict, path: str | Path) -> dict:
             raise CheckpointError(
                 f"{path}: its inference offset has shape {offset.shape}, not {k} finite (x, y) pairs"
             )
+    passes = settings.get("passes")
+    if passes is not None and (not isinstance(passes, int) or isinstance(passes, bool) or passes < 1):
+        raise CheckpointError(f"{path}: its detector passes must be a whole number from 1, not {passes!r}")
     if "decode" in settings and settings["decode"] not in DECODERS:
         raise CheckpointError(f"{path}: unknown decoder {settings['decode']!r}; known: {', '.join(DECODERS)}")
     cal = ckpt.get("calibration")

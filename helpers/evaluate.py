@@ -59,11 +59,12 @@ def cpu_ms_per_face(
 
 
 def evaluate(
-    labels, landmarker: Landmarker, boxes: str = "labels", progress: bool = True, passes: int = 2
+    labels, landmarker: Landmarker, boxes: str = "labels", progress: bool = True, passes: int | None = None
 ) -> dict:
     """Predict every labelled face of a dlib XML file (or a list of face records); returns
     per-face rows, the summary and the skipped images.  With ``boxes="detector"`` each detected
-    face is predicted ``passes`` times (:meth:`Landmarker.from_detections`)."""
+    face is predicted ``passes`` times (:meth:`Landmarker.from_detections`; by default the
+    number the checkpoint records)."""
     from tqdm import tqdm
 
     faces = load_dlib_xml(labels) if isinstance(labels, (str, Path)) else list(labels)
@@ -125,6 +126,25 @@ def evaluate(
         boxes=boxes,
     )
     return {"summary": summary, "rows": rows, "nmes": nmes, "pred": preds, "true": trues, "skipped": skipped}
+
+
+def choose_passes(faces, landmarker: Landmarker, candidates=(1, 2, 3, 4)) -> tuple[int, dict[int, float]]:
+    """The number of passes per detected face with the lowest NME on ``faces`` (validation
+    faces, never the test set), and the NME (%) of each candidate, for
+    :func:`helpers.train.record_inference` (``passes``).
+
+    Why it is chosen rather than fixed: each pass re-centres the crop on the last prediction,
+    which pulls a face the detector boxed badly back to the crop the model was trained on, but
+    a model that was trained with little box jitter needs more passes for the same pull, and a
+    pass costs as much as the first.  Ties go to fewer passes."""
+    faces = list(faces)
+    scores = {
+        n: evaluate(faces, landmarker, "detector", progress=False, passes=n)["summary"].get(
+            "nme_percent", float("inf")
+        )
+        for n in sorted(candidates)
+    }
+    return min(scores, key=lambda n: (round(scores[n], 3), n)), scores
 
 
 def _shown(path: Path, base: Path | None) -> str:

@@ -8,14 +8,16 @@
 The notebooks, ``helpers.evaluate``, ``helpers.predict`` and the tests all go through it.
 The checkpoint says how its model wants faces cropped (``preprocess``: input size and
 context), when fitted, how to turn detector boxes into that crop (``calibration``), and
-whether test-time flip averaging is worth its cost for this model and, for a heatmap model,
-which decoder reads its maps best (``inference``, chosen on validation data), and the mean
+whether test-time flip averaging is worth its cost for this model, how many passes a detected
+face gets and, for a heatmap model, which decoder reads its maps best (``inference``, chosen
+on validation data), and the mean
 offset per point between the model and the 300-W labels, measured on the training faces
 (``inference["offset"]``, see :func:`helpers.inference.mean_residual`).
 
 Detector boxes are only a first guess of the landmark box the model was trained on, so a
-detected face is predicted twice: the second time in the box of the first prediction's
-landmarks, the training convention exactly.
+detected face is predicted more than once: each pass after the first in the box of the last
+prediction's landmarks, the training convention exactly (two passes unless the checkpoint
+records another number, see :func:`helpers.evaluate.choose_passes`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from .images import centre, to_gray, to_unit_float
 from .inference import predict_batch
 from .landmarks68 import FLIP_PERMUTATION, box_of
 from .models import fuse_batchnorm
+
+DEFAULT_PASSES = 2  # passes per detected face where the checkpoint records no choice
 
 
 def add_cli_options(parser) -> None:
@@ -105,6 +109,7 @@ class Landmarker:
         # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
         fuse_batchnorm(self.model).to(self.dtype).to(memory_format=torch.channels_last)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
+        self.passes = int(inference.get("passes", DEFAULT_PASSES))
         stored = inference.get("offset") if offset else None
         self.offset = (
             None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
@@ -140,11 +145,15 @@ class Landmarker:
         pixels = geometry.from_unit(units, (self.input_size, self.input_size))
         return np.stack([geometry.apply(geometry.invert(m), p) for m, p in zip(mats, pixels)])
 
-    def from_detections(self, gray: np.ndarray, boxes, passes: int = 2) -> np.ndarray:
+    def from_detections(self, gray: np.ndarray, boxes, passes: int | None = None) -> np.ndarray:
         """Landmarks for faces in detector boxes (already in the landmark-box convention):
         each pass after the first re-crops the face by the box of the last prediction, unless
         that box is implausible (under half or over twice the size of the one before, as from
-        a collapsed prediction), where the face keeps its box."""
+        a collapsed prediction), where the face keeps its box.  ``passes``: the checkpoint's
+        choice unless given."""
+        passes = self.passes if passes is None else passes
+        if passes < 1:
+            raise ValueError(f"passes must be at least 1, got {passes}")
         points = self.from_boxes(gray, boxes)
         for _ in range(passes - 1):
             boxes = [_plausible(box_of(p), old) for p, old in zip(points, boxes)]

@@ -1,6 +1,7 @@
 """helpers.evaluate on bad input: a sentence, not a traceback, and never a silently wrong score."""
 
 from helpers import evaluate
+from helpers.landmarker import Landmarker
 from tests.test_checkpoint import TINY, tiny
 from tests.test_landmarks68 import dlib_xml
 
@@ -113,3 +114,20 @@ def test_cpu_ms_per_face_times_the_labelled_faces(ibug_root, face_ckpt):
     faces = load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")
     ms = evaluate.cpu_ms_per_face(face_ckpt, faces, n_faces=3, passes=2, precision="float32")
     assert 0 < ms < 10_000
+
+
+def test_choose_passes_keeps_the_fewest_passes_with_the_lowest_nme(face_ckpt, monkeypatch):
+    lm = Landmarker(face_ckpt, device="cpu")
+    nme = {1: 5.0, 2: 4.2, 3: 4.2, 4: 4.3}  # 2 and 3 tie: the cheaper one is kept
+    asked = []
+
+    def fake(faces, landmarker, boxes, progress, passes):
+        assert boxes == "detector" and landmarker is lm
+        asked.append(passes)
+        return {"summary": {"nme_percent": nme[passes]}}
+
+    monkeypatch.setattr(evaluate, "evaluate", fake)
+    chosen, scores = evaluate.choose_passes(["a face"], lm)
+    assert chosen == 2 and scores == nme and asked == [1, 2, 3, 4]
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: {"summary": {}})  # no face detected
+    assert evaluate.choose_passes(["a face"], lm, (3, 1))[0] == 1

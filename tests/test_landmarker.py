@@ -69,6 +69,8 @@ def test_bad_boxes_are_named(lm, boxes, why):
         ({"inference": {"offset": [[0.1, 0.2]]}}, r"offset has shape \(1, 2\), not 68"),
         ({"inference": {"offset": [[float("nan"), 0.0]] * 68}}, "not 68 finite"),
         ({"inference": {"decode": "magic"}}, "unknown decoder 'magic'"),
+        ({"inference": {"passes": 0}}, "passes must be a whole number from 1, not 0"),
+        ({"inference": {"passes": 2.5}}, "passes must be a whole number from 1, not 2.5"),
         ({"calibration": {"dx": 0.1}}, "calibration is not three finite numbers"),
         ({"calibration": {"dx": 0.1, "dy": 0.0, "scale": -1.0}}, "calibration is not three finite numbers"),
     ],
@@ -138,6 +140,21 @@ def test_detected_faces_are_re_cropped_by_their_first_landmarks(face_ckpt, monke
     seen.clear()
     lm.from_detections(None, [(40, 30, 50, 50), (0, 0, 20, 20)], passes=1)
     assert len(seen) == 1
+    with pytest.raises(ValueError, match="passes must be at least 1"):
+        lm.from_detections(None, [(40, 30, 50, 50)], passes=0)
+
+
+def test_detected_faces_get_the_number_of_passes_the_checkpoint_records(face_ckpt, tmp_path, monkeypatch):
+    ckpt = checkpoint.load_checkpoint(face_ckpt)
+    ckpt["inference"] = {**ckpt.get("inference", {}), "passes": 3}
+    lm = Landmarker(checkpoint.save(tmp_path / "three.pt", ckpt), device="cpu")
+    calls = []
+    monkeypatch.setattr(
+        lm, "from_boxes", lambda gray, boxes: calls.append(boxes) or np.full((1, 68, 2), 50.0)
+    )
+    lm.from_detections(None, [(40, 30, 50, 50)])
+    assert len(calls) == 3
+    assert Landmarker(face_ckpt, device="cpu").passes == 2  # no choice recorded: two passes
 
 
 def test_landmarker_adds_the_checkpoints_offset_in_crop_units(face_ckpt, tmp_path):
