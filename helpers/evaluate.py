@@ -203,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             writable_folder(args.out)
         load_dlib_xml(args.labels)  # bad labels are reported before the model is loaded
-        lm = Landmarker(args.checkpoint, device=args.device, flip=args.flip, precision=args.precision)
+        lm = Landmarker(
+            args.checkpoint, device=args.device, flip=args.flip, precision=args.precision, passes=args.passes
+        )
         result = evaluate(args.labels, lm, args.boxes)
         if args.out:
             write_outputs(result, args.out, args.checkpoint.stem)

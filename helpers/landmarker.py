@@ -49,6 +49,11 @@ def add_cli_options(parser) -> None:
         help="test-time flip averaging (default: what the checkpoint records)",
     )
     parser.add_argument(
+        "--passes",
+        type=int,
+        help="passes per detected face, each re-cropped by the last landmarks (default: the checkpoint's)",
+    )
+    parser.add_argument(
         "--precision",
         choices=("auto", "float32", "bfloat16"),
         default="auto",
@@ -79,6 +84,7 @@ class Landmarker:
     """``checkpoint``: a 68-point face model's file (anything else is refused with a
     :class:`helpers.checkpoint.CheckpointError` that says what it is).
     ``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
+    ``passes``: predictions per detected face (``None``: the checkpoint's choice, else two).
     ``offset``: add the checkpoint's per-point offset, if it has one (``False`` to see the raw network).
     ``precision``: ``"auto"`` runs the weights in bfloat16 where :func:`helpers.config.bf16_is_fast` (about
     1.5x faster per face on this project's CPU, a change of 0.01 NME points), else float32.
@@ -92,9 +98,12 @@ class Landmarker:
         detector=None,
         precision: str = "auto",
         offset: bool = True,
+        passes: int | None = None,
     ):
         if precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
+        if passes is not None and passes < 1:
+            raise ValueError(f"passes must be at least 1, got {passes}")
         self.device = config.device(device)
         ckpt = load_checkpoint(checkpoint)
         pre = require_face_model(ckpt, checkpoint)
@@ -109,7 +118,7 @@ class Landmarker:
         # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
         fuse_batchnorm(self.model).to(self.dtype).to(memory_format=torch.channels_last)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
-        self.passes = int(inference.get("passes", DEFAULT_PASSES))
+        self.passes = int(inference.get("passes", DEFAULT_PASSES)) if passes is None else passes
         stored = inference.get("offset") if offset else None
         self.offset = (
             None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)

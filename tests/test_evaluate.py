@@ -58,6 +58,10 @@ def test_bad_checkpoints_and_out(face_ckpt, tmp_path, capsys):
         *run(["--labels", labels, "--checkpoint", face_ckpt, "--out", tmp_path / "f" / "o"], capsys)[::2],
         "cannot write there",
     )
+    one_line_error(
+        *run(["--labels", labels, "--checkpoint", face_ckpt, "--passes", 0], capsys)[::2],
+        "passes must be at least 1",
+    )
 
 
 def test_evaluate_cli_and_skipped_images(ibug_root, face_ckpt, tmp_path, capsys):

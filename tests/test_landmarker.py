@@ -155,6 +155,9 @@ def test_detected_faces_get_the_number_of_passes_the_checkpoint_records(face_ckp
     lm.from_detections(None, [(40, 30, 50, 50)])
     assert len(calls) == 3
     assert Landmarker(face_ckpt, device="cpu").passes == 2  # no choice recorded: two passes
+    assert Landmarker(face_ckpt, device="cpu", passes=1).passes == 1
+    with pytest.raises(ValueError, match="passes must be at least 1"):
+        Landmarker(face_ckpt, device="cpu", passes=0)
 
 
 def test_landmarker_adds_the_checkpoints_offset_in_crop_units(face_ckpt, tmp_path):
