@@ -134,9 +134,9 @@ def choose_passes(faces, landmarker: Landmarker, candidates=(1, 2, 3, 4)) -> tup
     :func:`helpers.train.record_inference` (``passes``).
 
     Why it is chosen rather than fixed: each pass re-centres the crop on the last prediction,
-    which pulls a face the detector boxed badly back to the crop the model was trained on, but
-    a model that was trained with little box jitter needs more passes for the same pull, and a
-    pass costs as much as the first.  Ties go to fewer passes."""
+    which pulls a face the detector boxed badly back towards the crop the model was trained on;
+    how many passes that takes differs between models, and each pass costs as much as the
+    first.  Ties go to fewer passes."""
     faces = list(faces)
     scores = {
         n: evaluate(faces, landmarker, "detector", progress=False, passes=n)["summary"].get(

@@ -10,9 +10,9 @@ The checkpoint says how its model wants faces cropped (``preprocess``: input siz
 context), when fitted, how to turn detector boxes into that crop (``calibration``), and
 whether test-time flip averaging is worth its cost for this model, how many passes a detected
 face gets and, for a heatmap model, which decoder reads its maps best (``inference``, chosen
-on validation data), and the mean
-offset per point between the model and the 300-W labels, measured on the training faces
-(``inference["offset"]``, see :func:`helpers.inference.mean_residual`).
+on validation data), and the mean offset per point between the model and the 300-W labels,
+measured on the training faces (``inference["offset"]``, see
+:func:`helpers.inference.mean_residual`).
 
 Detector boxes are only a first guess of the landmark box the model was trained on, so a
 detected face is predicted more than once: each pass after the first in the box of the last
