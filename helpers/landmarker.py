@@ -61,6 +61,12 @@ def add_cli_options(parser) -> None:
     )
 
 
+def _checked_passes(passes: int) -> int:
+    if passes < 1:
+        raise ValueError(f"passes must be at least 1, got {passes}")
+    return passes
+
+
 def _plausible(box, previous):
     side, before = max(box[2], box[3]), max(previous[2], previous[3])
     return tuple(box) if 0.5 * before <= side <= 2 * before else tuple(previous)
@@ -102,8 +108,6 @@ class Landmarker:
     ):
         if precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
-        if passes is not None and passes < 1:
-            raise ValueError(f"passes must be at least 1, got {passes}")
         self.device = config.device(device)
         ckpt = load_checkpoint(checkpoint)
         pre = require_face_model(ckpt, checkpoint)
@@ -118,7 +122,9 @@ class Landmarker:
         # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
         fuse_batchnorm(self.model).to(self.dtype).to(memory_format=torch.channels_last)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
-        self.passes = int(inference.get("passes", DEFAULT_PASSES)) if passes is None else passes
+        self.passes = (
+            int(inference.get("passes", DEFAULT_PASSES)) if passes is None else _checked_passes(passes)
+        )
         stored = inference.get("offset") if offset else None
         self.offset = (
             None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
@@ -160,9 +166,7 @@ class Landmarker:
         that box is implausible (under half or over twice the size of the one before, as from
         a collapsed prediction), where the face keeps its box.  ``passes``: the checkpoint's
         choice unless given."""
-        passes = self.passes if passes is None else passes
-        if passes < 1:
-            raise ValueError(f"passes must be at least 1, got {passes}")
+        passes = self.passes if passes is None else _checked_passes(passes)
         points = self.from_boxes(gray, boxes)
         for _ in range(passes - 1):
             boxes = [_plausible(box_of(p), old) for p, old in zip(points, boxes)]
