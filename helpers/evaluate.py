@@ -58,6 +58,20 @@ def cpu_ms_per_face(
     return float(np.median(times))
 
 
+def cpu_ms_by_setting(checkpoint, faces, **kw) -> dict:
+    """:func:`cpu_ms_per_face` in float32 and in the :class:`Landmarker`'s default precision, each
+    with and without flip averaging, keyed ``(dtype name, "flip" or "one pass")``: what a user
+    on a CPU without native bfloat16 gets, and what flip averaging costs, side by side."""
+    timings = {}
+    for precision in ("float32", "auto"):
+        dtype = str(Landmarker(checkpoint, device="cpu", precision=precision).dtype).removeprefix("torch.")
+        for flip in (False, True):
+            timings[(dtype, "flip" if flip else "one pass")] = cpu_ms_per_face(
+                checkpoint, faces, flip=flip, precision=precision, **kw
+            )
+    return timings
+
+
 def evaluate(
     labels, landmarker: Landmarker, boxes: str = "labels", progress: bool = True, passes: int | None = None
 ) -> dict:

@@ -120,6 +120,17 @@ def test_cpu_ms_per_face_times_the_labelled_faces(ibug_root, face_ckpt):
     assert 0 < ms < 10_000
 
 
+def test_cpu_ms_by_setting_times_both_precisions_with_and_without_flip(ibug_root, face_ckpt):
+    from helpers.landmarks68 import load_dlib_xml
+
+    faces = load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")
+    timings = evaluate.cpu_ms_by_setting(face_ckpt, faces, n_faces=2, passes=1)
+    default = str(Landmarker(face_ckpt, device="cpu").dtype).removeprefix("torch.")
+    assert {k[0] for k in timings} == {"float32", default}
+    assert {k[1] for k in timings} == {"flip", "one pass"}
+    assert all(0 < ms < 10_000 for ms in timings.values())
+
+
 def test_choose_passes_keeps_the_fewest_passes_with_the_lowest_nme(face_ckpt, monkeypatch):
     lm = Landmarker(face_ckpt, device="cpu")
     nme = {1: 5.0, 2: 4.2, 3: 4.2, 4: 4.3}  # 2 and 3 tie: the cheaper one is kept
