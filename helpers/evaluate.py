@@ -39,11 +39,38 @@ def cpu_ms_per_face(
     back) over the first ``n_faces`` labelled faces, with their labelled boxes: the median of
     ``passes`` passes, since a busy machine has slow moments.  ``settings`` go to
     :class:`Landmarker` (``flip``, ``precision``); images are decoded beforehand, not timed."""
+    faces = list(faces)[:n_faces]
+    lm = Landmarker(checkpoint, device="cpu", **settings)
+    return _ms_per_face(lm, faces, _decoded(faces), passes, threads)
+
+
+def cpu_ms_by_setting(checkpoint, faces, n_faces: int = 100, passes: int = 5, threads: int = 2) -> dict:
+    """:func:`cpu_ms_per_face` in float32 and in the :class:`Landmarker`'s default precision, each
+    with and without flip averaging, keyed ``(dtype name, "flip" or "one pass")``: what a user
+    on a CPU without native bfloat16 gets, and what flip averaging costs, side by side.  The
+    photos are decoded once for all four."""
+    faces = list(faces)[:n_faces]
+    grays = _decoded(faces)
+    return {
+        (Landmarker.dtype_name(precision), "flip" if flip else "one pass"): _ms_per_face(
+            Landmarker(checkpoint, device="cpu", flip=flip, precision=precision),
+            faces,
+            grays,
+            passes,
+            threads,
+        )
+        for precision in ("float32", "auto")
+        for flip in (False, True)
+    }
+
+
+def _decoded(faces) -> dict:
+    return {f.image_path: load_image(f.image_path) for f in faces}
+
+
+def _ms_per_face(lm: Landmarker, faces, grays: dict, passes: int, threads: int) -> float:
     import torch
 
-    faces = list(faces)[:n_faces]
-    grays = {f.image_path: load_image(f.image_path) for f in faces}
-    lm = Landmarker(checkpoint, device="cpu", **settings)
     before, times = torch.get_num_threads(), []
     torch.set_num_threads(threads)
     try:
@@ -56,20 +83,6 @@ def cpu_ms_per_face(
     finally:
         torch.set_num_threads(before)
     return float(np.median(times))
-
-
-def cpu_ms_by_setting(checkpoint, faces, **kw) -> dict:
-    """:func:`cpu_ms_per_face` in float32 and in the :class:`Landmarker`'s default precision, each
-    with and without flip averaging, keyed ``(dtype name, "flip" or "one pass")``: what a user
-    on a CPU without native bfloat16 gets, and what flip averaging costs, side by side."""
-    timings = {}
-    for precision in ("float32", "auto"):
-        dtype = str(Landmarker(checkpoint, device="cpu", precision=precision).dtype).removeprefix("torch.")
-        for flip in (False, True):
-            timings[(dtype, "flip" if flip else "one pass")] = cpu_ms_per_face(
-                checkpoint, faces, flip=flip, precision=precision, **kw
-            )
-    return timings
 
 
 def evaluate(

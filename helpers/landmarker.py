@@ -116,9 +116,7 @@ class Landmarker:
         # a heatmap model's decoder, chosen on validation after training
         decoder = {k: inference[k] for k in ("decode", "beta") if k in inference}
         self.model = build_model(ckpt, checkpoint, self.device, **decoder)
-        auto_bf16 = self.device.type == "cpu" and config.bf16_is_fast(self.device)  # GPUs: float32, as before
-        bf16 = precision == "bfloat16" or (precision == "auto" and auto_bf16)
-        self.dtype = torch.bfloat16 if bf16 else torch.float32
+        self.dtype = getattr(torch, self.dtype_name(precision, self.device))
         # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
         fuse_batchnorm(self.model).to(self.dtype).to(memory_format=torch.channels_last)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
@@ -159,6 +157,14 @@ class Landmarker:
         )
         pixels = geometry.from_unit(units, (self.input_size, self.input_size))
         return np.stack([geometry.apply(geometry.invert(m), p) for m, p in zip(mats, pixels)])
+
+    @staticmethod
+    def dtype_name(precision: str = "auto", device="cpu") -> str:
+        """``"bfloat16"`` or ``"float32"``: what the weights run in for ``precision`` on
+        ``device``, known without loading a model (timing tables key on it)."""
+        device = config.device(device)
+        auto_bf16 = device.type == "cpu" and config.bf16_is_fast(device)  # GPUs: float32, as before
+        return "bfloat16" if precision == "bfloat16" or (precision == "auto" and auto_bf16) else "float32"
 
     def from_detections(self, gray: np.ndarray, boxes, passes: int | None = None) -> np.ndarray:
         """Landmarks for faces in detector boxes (already in the landmark-box convention):
