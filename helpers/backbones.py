@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 VARIANTS = (0, 1, 2)
+FEATURE_STRIDES = (2, 4)  # the finest feature strides a heatmap decoder can start from
 
 
 def weights_file(variant: int = 0) -> str:
@@ -75,9 +76,12 @@ def efficientnet_lite(variant: int = 0, pretrained: bool = True) -> nn.Module:
     return model
 
 
-def efficientnet_lite_features(variant: int = 0, pretrained: bool = True) -> nn.Module:
+def efficientnet_lite_features(
+    variant: int = 0, pretrained: bool = True, finest_stride: int = 4
+) -> nn.Module:
     """The encoder of :func:`efficientnet_lite` for this project's crops: one gray channel in
-    ``[-0.5, 0.5]``, features at strides 4, 8, 16 and 32 (timm's ``features_only``).
+    ``[-0.5, 0.5]``, features at strides ``finest_stride`` (2 or 4), ..., 16 and 32 (timm's
+    ``features_only``).
 
     The pretrained stem saw ``(x - 127) / 128`` per RGB channel; a gray crop ``c`` is the pixel
     ``255 (c + 0.5)`` in all three, which that scaling maps to ``255 c / 128`` (plus 1/256, which
@@ -86,11 +90,15 @@ def efficientnet_lite_features(variant: int = 0, pretrained: bool = True) -> nn.
     """
     import timm
 
+    if finest_stride not in FEATURE_STRIDES:
+        raise ValueError(
+            f"finest_stride {finest_stride}: EfficientNet-Lite features start at {FEATURE_STRIDES}"
+        )
     encoder = timm.create_model(
         f"tf_efficientnet_lite{variant}",
         pretrained=False,
         features_only=True,
-        out_indices=(1, 2, 3, 4),
+        out_indices=tuple(range(FEATURE_STRIDES.index(finest_stride), 5)),
         in_chans=1,
     )
     if pretrained:

@@ -148,7 +148,11 @@ def build_model(ckpt: dict, path: str | Path = "checkpoint", device=None, **spec
     settings that do not change the weights (a heatmap model's ``decode`` and ``beta``)."""
     from .models import build
 
-    model = build({**ckpt["spec"], **spec_changes}, for_loading=True)
+    try:  # a spec edited by hand, or from a newer version, names settings this code cannot build
+        model = build({**ckpt["spec"], **spec_changes}, for_loading=True)
+    except (TypeError, ValueError) as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{path}: its model spec cannot be built here ({first})") from None
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:

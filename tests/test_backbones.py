@@ -59,3 +59,16 @@ def test_the_gray_encoder_sees_what_the_rgb_network_saw(variant, classifier):
     untrained = backbones.efficientnet_lite_features(variant, pretrained=False).eval()
     with torch.no_grad():
         assert not torch.allclose(untrained(crop)[-1], theirs, atol=0.05 * float(theirs.abs().max()))
+
+
+def test_the_stride_2_encoder_adds_the_first_blocks_features_with_their_imagenet_weights():
+    encoder = backbones.efficientnet_lite_features(0, finest_stride=2).eval()
+    stride4 = backbones.efficientnet_lite_features(0).eval()
+    x = torch.from_numpy(data.camera()[::4, ::4][:128, :128] / 255.0 - 0.5).float()[None, None]
+    with torch.no_grad():
+        fine, rest = encoder(x), stride4(x)
+    assert [f.shape[-1] for f in fine] == [64, 32, 16, 8, 4]
+    for a, b in zip(fine[1:], rest):  # the same weights, the same coarser features
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="features start at"):
+        backbones.efficientnet_lite_features(0, pretrained=False, finest_stride=8)

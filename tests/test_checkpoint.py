@@ -83,6 +83,19 @@ def test_weights_that_do_not_fit_the_spec(tmp_path):
         checkpoint.load_model(tmp_path / "w.pt", device="cpu")
 
 
+@pytest.mark.parametrize(
+    "change,why",
+    [({"stride": 3}, "features start at"), ({"depth": 5}, "unexpected keyword argument 'depth'")],
+)
+def test_a_spec_this_code_cannot_build_is_one_line_naming_the_file(tmp_path, change, why):
+    spec = {"kind": "heatmap_efficientnet_lite", "n_points": 68, "pretrained": False}
+    path = tmp_path / "spec.pt"
+    checkpoint.save(path, {"spec": {**spec, **change}, "state_dict": models.build(spec).state_dict()})
+    with pytest.raises(CheckpointError, match=f"spec.pt: its model spec cannot be built here.*{why}") as err:
+        checkpoint.load_model(path, device="cpu")
+    assert "\n" not in str(err.value)
+
+
 def test_a_folder_or_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="is a folder"):
         checkpoint.load_checkpoint(tmp_path)

@@ -118,3 +118,22 @@ def test_the_efficientnet_heatmap_model_makes_stride_4_maps_and_reloads_without_
     monkeypatch.setattr(backbones, "weights_file", lambda *a: pytest.fail("weights file read for loading"))
     reloaded = models.build(spec, for_loading=True)
     reloaded.load_state_dict(model.state_dict())
+
+
+def test_a_stride_2_heatmap_model_makes_maps_of_twice_the_resolution_and_reloads_from_its_spec(tmp_path):
+    spec = {"kind": "heatmap_efficientnet_lite", "n_points": 68, "logits": True, "stride": 2}
+    torch.manual_seed(0)
+    model = models.build(spec).eval()
+    x = torch.randn(2, 1, 112, 112)
+    with torch.no_grad():
+        assert model.heatmaps(x).shape == (2, 68, 56, 56)
+        before = model(x)
+    path = tmp_path / "stride2.pt"
+    checkpoint.save(path, {"spec": spec, "state_dict": model.state_dict()})
+    with torch.no_grad():
+        after = checkpoint.build_model(checkpoint.load_checkpoint(path), path)(x)
+    assert torch.equal(before, after)
+    # the stride-4 model keeps the names of the weights that stored checkpoints hold
+    stride4 = models.build({**spec, "stride": 4}).state_dict()
+    assert {k.split(".")[1] for k in stride4 if k.startswith("lateral.")} == {"0", "1", "2", "3"}
+    assert {k.split(".")[1] for k in stride4 if k.startswith("smooth.")} == {"0", "1", "2"}

@@ -1,0 +1,138 @@
+"""Equal-length training runs of Part 4's heatmap model that differ in a setting or two, scored
+on the 300-W validation faces: how a setting is chosen before it goes into a full run.
+
+    python -m helpers.ablation --crops 12000 --input 112 --variant sigma=0.75 --variant stride=2,sigma=2
+
+Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, changed by one
+``--variant``; the first run is always :data:`BASE` itself) on the same number of augmented
+crops of the 300-W training faces (:func:`helpers.datasets.equal_budget`) with the same
+schedule, and prints its validation NME (one pass, argmax with refinement, no offset or flip)
+and its minutes.  ``--seeds 0 1`` repeats every run with other seeds, which shows how far two
+runs of the same settings differ: a gap smaller than that says nothing.  Runs are checkpoints
+like any other (``checkpoints/ablation_*.pt``), so a repeated command only scores them; the
+results are merged into ``--out`` (a JSON list, one entry per run), so they come from this code,
+not from a hand-copied table.  The test faces play no part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from . import config, datasets, download, faces, inference, train
+
+# notebook 04's model and training settings; a variant overrides some of them
+BASE = {"variant": 0, "stride": 4, "width": 64, "sigma": 1.0, "pretrained": True, "lr": 2e-3, "batch": 32}
+MODEL_KEYS = ("variant", "stride", "width", "pretrained")
+
+
+def parse_variant(text: str) -> dict:
+    """``"sigma=0.75,stride=2"`` -> ``{"sigma": 0.75, "stride": 2}``, typed as :data:`BASE` is."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in BASE:
+            raise ValueError(f"bad variant {item!r}: use KEY=VALUE with KEY one of {', '.join(BASE)}")
+        kind = type(BASE[key])
+        try:
+            out[key] = value.strip().lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            raise ValueError(f"bad variant {item!r}: {key} takes {kind.__name__} values") from None
+    return out
+
+
+def model_spec(settings: dict) -> dict:
+    return {
+        "kind": "heatmap_efficientnet_lite",
+        "n_points": 68,
+        "decode": "argmax",
+        "logits": True,
+        **{k: settings[k] for k in MODEL_KEYS},
+    }
+
+
+def run_name(settings: dict, n_crops: int, input_size: int, seed: int) -> str:
+    """A checkpoint name that changes with everything that shapes the run."""
+    key = json.dumps([settings, n_crops, input_size, seed], sort_keys=True)
+    return f"ablation_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: int = 0, device=None) -> dict:
+    """One run of ``n_crops`` training crops with ``settings`` (:data:`BASE` and its overrides):
+    its validation NME (%) and minutes of training."""
+    input_size = data.preprocess["input_size"]
+    cfg = train.TrainConfig(
+        epochs=1,
+        lr=settings["lr"],
+        batch_size=settings["batch"],
+        loss="heatmap_gaussian_ce",
+        sigma=settings["sigma"],
+        bf16=config.bf16_is_fast(device or config.device()),
+        seed=seed,
+    )
+    model, history = train.fit(
+        model_spec(settings),
+        datasets.equal_budget(data.tune, n_crops, seed),
+        data.val,
+        run_name(settings, n_crops, input_size, seed),
+        cfg,
+        device=device,
+        progress=False,
+        extra={"preprocess": data.preprocess},
+    )
+    nme = inference.nme_percent(model, data.val)
+    return {"val_nme_percent": round(nme, 3), "minutes": round(history.seconds / 60, 2)}
+
+
+def merge_results(path: Path, entries: list[dict]) -> list[dict]:
+    """``entries`` merged into the JSON list at ``path``: an entry of the same settings, crops,
+    input size and seed replaces the old one."""
+    path = Path(path)
+    old = json.loads(path.read_text()) if path.exists() else []
+    key = ("settings", "crops", "input", "seed")
+    fresh = {json.dumps([e[k] for k in key], sort_keys=True) for e in entries}
+    kept = [e for e in old if json.dumps([e[k] for k in key], sort_keys=True) not in fresh]
+    merged = kept + entries
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.ablation", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
+    parser.add_argument("--variant", action="append", default=[], help="KEY=VALUE[,KEY=VALUE] over BASE")
+    parser.add_argument("--crops", type=int, default=12000, help="training crops per run")
+    parser.add_argument("--input", type=int, default=112, help="crop side in pixels")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", type=Path, default=config.REPORT_DIR / "heatmap_ablation.json")
+    args = parser.parse_args(argv)
+    try:
+        variants = [{}] + [parse_variant(v) for v in args.variant]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ibug, yt = download.fetch("ibug"), download.fetch("youtube_faces")
+    data = faces.ibug_data(ibug, yt, args.input, faces.DEFAULT_CONTEXT, faces.FACE_AUGMENT, 0.1, 0)
+    entries = []
+    for seed in args.seeds:
+        for overrides in variants:
+            settings = {**BASE, **overrides}
+            result = equal_length_run(settings, data, args.crops, seed)
+            label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "base"
+            print(f"{label:<32} seed {seed}: {result['val_nme_percent']:.3f} % ({result['minutes']:.1f} min)")
+            entries.append(
+                {"settings": settings, "crops": args.crops, "input": args.input, "seed": seed, **result}
+            )
+    if not config.smoke():
+        merge_results(args.out, entries)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The ablation tool's settings: parsed and typed as BASE is, named by everything that shapes a run."""
+
+import json
+
+import pytest
+
+from helpers import ablation
+
+
+def test_variants_are_typed_like_the_base_settings():
+    assert ablation.parse_variant("sigma=0.75,stride=2") == {"sigma": 0.75, "stride": 2}
+    assert ablation.parse_variant("pretrained=false") == {"pretrained": False}
+    with pytest.raises(ValueError, match="KEY one of"):
+        ablation.parse_variant("sgima=1")
+    with pytest.raises(ValueError, match="stride takes int values"):
+        ablation.parse_variant("stride=two")
+
+
+def test_a_run_is_named_by_its_settings_crops_size_and_seed():
+    base = dict(ablation.BASE)
+    name = ablation.run_name(base, 12000, 112, 0)
+    assert name == ablation.run_name(dict(base), 12000, 112, 0)
+    others = [
+        ablation.run_name({**base, "sigma": 0.75}, 12000, 112, 0),
+        ablation.run_name(base, 4000, 112, 0),
+        ablation.run_name(base, 12000, 160, 0),
+        ablation.run_name(base, 12000, 112, 1),
+    ]
+    assert name not in others and len(set(others)) == 4
+
+
+def test_the_spec_is_notebook_04s_model_with_the_overrides():
+    spec = ablation.model_spec({**ablation.BASE, "stride": 2})
+    assert spec["kind"] == "heatmap_efficientnet_lite" and spec["stride"] == 2 and spec["logits"]
+    assert "sigma" not in spec and "lr" not in spec  # training settings are not the model's
+
+
+def test_results_merge_by_run_and_replace_a_rerun(tmp_path):
+    path = tmp_path / "ablation.json"
+    entry = {"settings": ablation.BASE, "crops": 100, "input": 112, "seed": 0, "val_nme_percent": 5.0}
+    ablation.merge_results(path, [entry, {**entry, "seed": 1, "val_nme_percent": 5.1}])
+    merged = ablation.merge_results(path, [{**entry, "val_nme_percent": 4.9}])
+    assert sorted((e["seed"], e["val_nme_percent"]) for e in merged) == [(0, 4.9), (1, 5.1)]
+    assert json.loads(path.read_text()) == merged
+
+
+def test_a_bad_variant_is_one_line_and_exit_status_2(capsys):
+    assert ablation.main(["--variant", "depth=3"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
