@@ -6,12 +6,14 @@ on the 300-W validation faces: how a setting is chosen before it goes into a ful
 Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, changed by one
 ``--variant``; the first run is always :data:`BASE` itself) on the same number of augmented
 crops of the 300-W training faces (:func:`helpers.datasets.equal_budget`) with the same
-schedule, and prints its validation NME (one pass, argmax with refinement, no offset or flip)
-and its minutes.  ``--seeds 0 1`` repeats every run with other seeds, which shows how far two
-runs of the same settings differ: a gap smaller than that says nothing.  Runs are checkpoints
-like any other (``checkpoints/ablation_*.pt``), so a repeated command only scores them; the
-results are merged into ``--out`` (a JSON list, one entry per run), so they come from this code,
-not from a hand-copied table.  The test faces play no part.
+schedule, and prints its validation NME (one pass, no offset or flip; argmax with refinement,
+and each decoder of :data:`DECODERS` on the side), its minutes of training and its time per
+face.  ``--seeds 0 1`` repeats every run with other seeds, which shows how far two runs of the
+same settings differ: a gap smaller than that says nothing.  Runs are checkpoints like any
+other (``checkpoints/ablation_*.pt``), so a repeated command only scores and times them; the
+results are merged into ``--out`` (a JSON list, one entry per run), so they come from this
+code, not from a hand-copied table.  Time a run with nothing else busy on the machine.  The
+test faces play no part.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import json
 import sys
 from pathlib import Path
 
-from . import config, datasets, download, faces, inference, train
+from . import config, datasets, download, evaluate, faces, inference, models, train
 
 # notebook 04's model and training settings; a variant overrides some of them
 BASE = {"variant": 0, "stride": 4, "width": 64, "sigma": 1.0, "pretrained": True, "lr": 2e-3, "batch": 32}
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
+DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
 
 
 def parse_variant(text: str) -> dict:
@@ -63,7 +66,10 @@ def run_name(settings: dict, n_crops: int, input_size: int, seed: int) -> str:
 
 def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: int = 0, device=None) -> dict:
     """One run of ``n_crops`` training crops with ``settings`` (:data:`BASE` and its overrides):
-    its validation NME (%) and minutes of training."""
+    its validation NME (%) with argmax and with each of :data:`DECODERS`, minutes of training
+    and milliseconds per face on 2 CPU threads
+    (:func:`helpers.evaluate.cpu_ms_by_setting`, over the validation faces; a finer map or a
+    larger encoder must still fit the time budget)."""
     input_size = data.preprocess["input_size"]
     cfg = train.TrainConfig(
         epochs=1,
@@ -74,18 +80,28 @@ def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: i
         bf16=config.bf16_is_fast(device or config.device()),
         seed=seed,
     )
+    name = run_name(settings, n_crops, input_size, seed)
     model, history = train.fit(
         model_spec(settings),
         datasets.equal_budget(data.tune, n_crops, seed),
         data.val,
-        run_name(settings, n_crops, input_size, seed),
+        name,
         cfg,
         device=device,
         progress=False,
         extra={"preprocess": data.preprocess},
     )
-    nme = inference.nme_percent(model, data.val)
-    return {"val_nme_percent": round(nme, 3), "minutes": round(history.seconds / 60, 2)}
+    by_decoder = {
+        method: round(inference.nme_percent(models.WithDecoder(model, method), data.val), 3)
+        for method in DECODERS
+    }
+    timings = evaluate.cpu_ms_by_setting(train.checkpoint_path(name), data.val.records)
+    return {
+        "val_nme_percent": by_decoder["argmax"],
+        "val_nme_percent_by_decoder": by_decoder,
+        "minutes": round(history.seconds / 60, 2),
+        "cpu_ms_per_face": {f"{d}, {w}": round(v, 2) for (d, w), v in timings.items()},
+    }
 
 
 def merge_results(path: Path, entries: list[dict]) -> list[dict]:
@@ -125,7 +141,14 @@ def main(argv=None) -> int:
             settings = {**BASE, **overrides}
             result = equal_length_run(settings, data, args.crops, seed)
             label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "base"
-            print(f"{label:<32} seed {seed}: {result['val_nme_percent']:.3f} % ({result['minutes']:.1f} min)")
+            ms = result["cpu_ms_per_face"]
+            print(
+                f"{label:<28} seed {seed}: {result['val_nme_percent']:.3f} % "
+                f"(local soft-argmax {result['val_nme_percent_by_decoder']['local_soft_argmax']:.3f} %) "
+                f"({result['minutes']:.1f} min; ms per face: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
+                + ")"
+            )
             entries.append(
                 {"settings": settings, "crops": args.crops, "input": args.input, "seed": seed, **result}
             )

@@ -61,3 +61,20 @@ def test_gaussian_cross_entropy_is_zero_at_its_target_and_decodes_exactly():
             torch.zeros(2, 68, 2),
         )
     )
+
+
+def test_local_soft_argmax_reads_the_peak_and_ignores_a_far_one():
+    units = torch.tensor([[[0.1234, -0.4321]]])
+    peak = hm.gaussian_targets(units, (28, 28), sigma=1.0)
+    cell = 2 / 28  # one cell in unit coordinates; the window cuts the Gaussian's tails: 0.05 cell
+    np.testing.assert_allclose(hm.decode_local_soft_argmax(peak).numpy(), units.numpy(), atol=0.05 * cell)
+    # a second, lower peak far away pulls full soft-argmax off the point, not the windowed one
+    far = hm.gaussian_targets(torch.tensor([[[-0.7, 0.6]]]), (28, 28), sigma=1.0)
+    both = peak + 0.6 * far
+    np.testing.assert_allclose(hm.decode(both, "local_soft_argmax").numpy(), units.numpy(), atol=0.05 * cell)
+    probs = both / both.sum((-1, -2), keepdim=True)
+    assert (hm.decode_soft_argmax(torch.log(probs)) - units).abs().max() > 0.1
+    # a peak in the corner cell: the window is cut at the border and still finds the cell centre
+    corner = torch.zeros(1, 1, 8, 8)
+    corner[0, 0, 0, 0] = 1.0
+    np.testing.assert_allclose(hm.decode_local_soft_argmax(corner).numpy(), [[[-0.875, -0.875]]])
