@@ -118,6 +118,24 @@ def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     return merged
 
 
+def table(entries: list[dict]) -> str:
+    """The runs as a Markdown table, each named by what it changes in :data:`BASE`."""
+    lines = [
+        "| run | input px | crops | seed | val NME % (argmax) | local soft-argmax | minutes | ms per face |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in sorted(entries, key=lambda e: (e["input"], e["crops"], e["val_nme_percent"], e["seed"])):
+        changed = ", ".join(f"{k}={v}" for k, v in e["settings"].items() if BASE.get(k) != v) or "base"
+        ms = e.get("cpu_ms_per_face", {})
+        one = next((v for k, v in ms.items() if k.endswith("one pass")), float("nan"))
+        local = e.get("val_nme_percent_by_decoder", {}).get("local_soft_argmax", float("nan"))
+        lines.append(
+            f"| {changed} | {e['input']} | {e['crops']:,} | {e['seed']} | {e['val_nme_percent']:.3f} | "
+            f"{local:.3f} | {e['minutes']:.1f} | {one:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.ablation", description=__doc__.split("\n\n")[0].replace("\n", " ")
@@ -127,7 +145,14 @@ def main(argv=None) -> int:
     parser.add_argument("--input", type=int, default=112, help="crop side in pixels")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=config.REPORT_DIR / "heatmap_ablation.json")
+    parser.add_argument("--table", action="store_true", help="print the runs in --out as a table; train none")
     args = parser.parse_args(argv)
+    if args.table:
+        if not args.out.exists():
+            print(f"error: {args.out}: no runs recorded yet", file=sys.stderr)
+            return 2
+        print(table(json.loads(args.out.read_text())))
+        return 0
     try:
         variants = [{}] + [parse_variant(v) for v in args.variant]
     except ValueError as exc:

@@ -47,3 +47,21 @@ def test_results_merge_by_run_and_replace_a_rerun(tmp_path):
 def test_a_bad_variant_is_one_line_and_exit_status_2(capsys):
     assert ablation.main(["--variant", "depth=3"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
+    path = tmp_path / "ablation.json"
+    entry = {"settings": ablation.BASE, "crops": 12000, "input": 112, "seed": 0, "minutes": 8.0}
+    timed = {"cpu_ms_per_face": {"float32, one pass": 20.0, "float32, flip": 28.0}}
+    ablation.merge_results(
+        path,
+        [
+            {**entry, "val_nme_percent": 4.4, **timed},
+            {**entry, "settings": {**ablation.BASE, "sigma": 0.5}, "val_nme_percent": 4.1},
+        ],
+    )
+    assert ablation.main(["--table", "--out", str(path)]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert rows[0].startswith("| sigma=0.5 | 112 | 12,000 | 0 | 4.100 | nan |")
+    assert rows[1].startswith("| base | 112 | 12,000 | 0 | 4.400 |") and rows[1].endswith("| 8.0 | 20.0 |")
+    assert ablation.main(["--table", "--out", str(tmp_path / "none.json")]) == 2
