@@ -96,7 +96,7 @@ def test_landmarker_maps_predictions_into_the_photo(face_ckpt):
     assert lm.from_boxes(gray, []).shape == (0, 68, 2)
 
 
-@pytest.mark.parametrize("decode", ["argmax", "soft_argmax"])
+@pytest.mark.parametrize("decode", ["argmax", "soft_argmax", "local_soft_argmax"])
 def test_heatmap_checkpoints_work_with_the_landmarker(tmp_path, decode):
     spec = {"kind": "heatmap_resnet18", "n_points": 68, "decode": decode, "backbone_from": None}
     lm = Landmarker(
