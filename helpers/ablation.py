@@ -7,9 +7,9 @@ Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, ch
 ``--variant``; the first run is always :data:`BASE` itself) on the same number of augmented
 crops of the 300-W training faces (:func:`helpers.datasets.equal_budget`) with the same
 schedule, and prints its validation NME (one pass, no offset or flip; argmax with refinement,
-and each decoder of :data:`DECODERS` on the side), its minutes of training and its time per
-face.  ``--seeds 0 1`` repeats every run with other seeds, which shows how far two runs of the
-same settings differ: a gap smaller than that says nothing.  Runs are checkpoints like any
+and each decoder of :data:`SCORED_DECODERS` on the side), its minutes of training and its time
+per face.  ``--seeds 0 1`` repeats every run with other seeds, which shows how far two runs of
+the same settings differ: a gap smaller than that says nothing.  Runs are checkpoints like any
 other (``checkpoints/ablation_*.pt``), so a repeated command only scores and times them; the
 results are merged into ``--out`` (a JSON list, one entry per run), so they come from this
 code, not from a hand-copied table.  Time a run with nothing else busy on the machine.  The
@@ -29,7 +29,7 @@ from . import config, datasets, download, evaluate, faces, inference, models, tr
 # notebook 04's model and training settings; a variant overrides some of them
 BASE = {"variant": 0, "stride": 4, "width": 64, "sigma": 1.0, "pretrained": True, "lr": 2e-3, "batch": 32}
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
-DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
+SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
 
 
 def parse_variant(text: str) -> dict:
@@ -46,6 +46,11 @@ def parse_variant(text: str) -> dict:
         except ValueError:
             raise ValueError(f"bad variant {item!r}: {key} takes {kind.__name__} values") from None
     return out
+
+
+def describe(settings: dict) -> str:
+    """What ``settings`` change in :data:`BASE`, as ``"sigma=0.5, stride=2"`` (or ``"base"``)."""
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if BASE.get(k) != v) or "base"
 
 
 def model_spec(settings: dict) -> dict:
@@ -66,8 +71,8 @@ def run_name(settings: dict, n_crops: int, input_size: int, seed: int) -> str:
 
 def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: int = 0, device=None) -> dict:
     """One run of ``n_crops`` training crops with ``settings`` (:data:`BASE` and its overrides):
-    its validation NME (%) with argmax and with each of :data:`DECODERS`, minutes of training
-    and milliseconds per face on 2 CPU threads
+    its validation NME (%) with argmax and with each of :data:`SCORED_DECODERS`, minutes of
+    training and milliseconds per face on 2 CPU threads
     (:func:`helpers.evaluate.cpu_ms_by_setting`, over the validation faces; a finer map or a
     larger encoder must still fit the time budget)."""
     input_size = data.preprocess["input_size"]
@@ -93,7 +98,7 @@ def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: i
     )
     by_decoder = {
         method: round(inference.nme_percent(models.WithDecoder(model, method), data.val), 3)
-        for method in DECODERS
+        for method in SCORED_DECODERS
     }
     timings = evaluate.cpu_ms_by_setting(train.checkpoint_path(name), data.val.records)
     return {
@@ -109,9 +114,12 @@ def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     input size and seed replaces the old one."""
     path = Path(path)
     old = json.loads(path.read_text()) if path.exists() else []
-    key = ("settings", "crops", "input", "seed")
-    fresh = {json.dumps([e[k] for k in key], sort_keys=True) for e in entries}
-    kept = [e for e in old if json.dumps([e[k] for k in key], sort_keys=True) not in fresh]
+
+    def run(e):
+        return json.dumps([e[k] for k in ("settings", "crops", "input", "seed")], sort_keys=True)
+
+    fresh = {run(e) for e in entries}
+    kept = [e for e in old if run(e) not in fresh]
     merged = kept + entries
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2) + "\n")
@@ -125,13 +133,12 @@ def table(entries: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in sorted(entries, key=lambda e: (e["input"], e["crops"], e["val_nme_percent"], e["seed"])):
-        changed = ", ".join(f"{k}={v}" for k, v in e["settings"].items() if BASE.get(k) != v) or "base"
         ms = e.get("cpu_ms_per_face", {})
         one = next((v for k, v in ms.items() if k.endswith("one pass")), float("nan"))
         local = e.get("val_nme_percent_by_decoder", {}).get("local_soft_argmax", float("nan"))
         lines.append(
-            f"| {changed} | {e['input']} | {e['crops']:,} | {e['seed']} | {e['val_nme_percent']:.3f} | "
-            f"{local:.3f} | {e['minutes']:.1f} | {one:.1f} |"
+            f"| {describe(e['settings'])} | {e['input']} | {e['crops']:,} | {e['seed']} | "
+            f"{e['val_nme_percent']:.3f} | {local:.3f} | {e['minutes']:.1f} | {one:.1f} |"
         )
     return "\n".join(lines)
 
@@ -165,10 +172,9 @@ def main(argv=None) -> int:
         for overrides in variants:
             settings = {**BASE, **overrides}
             result = equal_length_run(settings, data, args.crops, seed)
-            label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "base"
             ms = result["cpu_ms_per_face"]
             print(
-                f"{label:<28} seed {seed}: {result['val_nme_percent']:.3f} % "
+                f"{describe(settings):<28} seed {seed}: {result['val_nme_percent']:.3f} % "
                 f"(local soft-argmax {result['val_nme_percent_by_decoder']['local_soft_argmax']:.3f} %) "
                 f"({result['minutes']:.1f} min; ms per face: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())

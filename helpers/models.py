@@ -135,13 +135,14 @@ class HeatmapNet(nn.Module):
 
     The decoder upsamples the stride-32 features and adds the stride-16, -8 and -4 (and -2)
     features of the encoder (a U-Net's skip connections, with 1x1 lateral convolutions and
-    ``width`` channels), so the maps see the whole face and still resolve fine detail.  ``forward``
-    decodes the maps to unit coordinates (``decode``: ``argmax`` with sub-cell refinement, or
-    ``soft_argmax``), so every tool that takes a regression model takes this one too;
-    :meth:`heatmaps` gives the raw maps that training compares with targets.  ``logits`` says
-    the maps were trained as logits of a softmax over the cells (the cross-entropy losses);
-    the argmax decoders then read the softmax, whose log is the logits up to a constant,
-    rather than the raw maps.  Subclasses build the encoder: :meth:`features`.
+    ``width`` channels), so the maps see the whole face and still resolve fine detail.
+    ``forward`` decodes the maps to unit coordinates (``decode``: one of
+    :data:`helpers.heatmaps.DECODERS`, such as ``argmax`` with sub-cell refinement), so every
+    tool that takes a regression model takes this one too; :meth:`heatmaps` gives the raw maps
+    that training compares with targets.  ``logits`` says the maps were trained as logits of a
+    softmax over the cells (the cross-entropy losses); the other decoders than soft-argmax then
+    read the softmax, whose log is the logits up to a constant, rather than the raw maps.
+    Subclasses build the encoder: :meth:`features`.
     """
 
     def __init__(self, channels, n_points: int, width: int, decode: str, beta: float, logits: bool):
