@@ -2,6 +2,7 @@
 on the 300-W validation faces: how a setting is chosen before it goes into a full run.
 
     python -m helpers.ablation --crops 12000 --input 112 --variant sigma=0.75 --variant stride=2,sigma=2
+    python -m helpers.ablation --variant context=0.15,sigma=0.5   # a tighter crop: more pixels per face
 
 Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, changed by one
 ``--variant``; the first run is always :data:`BASE` itself) on the same number of augmented
@@ -26,9 +27,21 @@ from pathlib import Path
 
 from . import config, datasets, download, evaluate, faces, inference, models, train
 
-# notebook 04's model and training settings; a variant overrides some of them
-BASE = {"variant": 0, "stride": 4, "width": 64, "sigma": 1.0, "pretrained": True, "lr": 2e-3, "batch": 32}
+# notebook 04's model, training and crop settings; a variant overrides some of them
+BASE = {
+    "variant": 0,
+    "stride": 4,
+    "width": 64,
+    "sigma": 1.0,
+    "pretrained": True,
+    "lr": 2e-3,
+    "batch": 32,
+    "context": faces.DEFAULT_CONTEXT,
+}
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
+# settings added after runs were recorded: at their BASE value they stay out of a run's name,
+# so the checkpoints of the runs made before them are still found
+ADDED_LATER = ("context",)
 SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
 
 
@@ -65,7 +78,8 @@ def model_spec(settings: dict) -> dict:
 
 def run_name(settings: dict, n_crops: int, input_size: int, seed: int) -> str:
     """A checkpoint name that changes with everything that shapes the run."""
-    key = json.dumps([settings, n_crops, input_size, seed], sort_keys=True)
+    named = {k: v for k, v in settings.items() if not (k in ADDED_LATER and v == BASE[k])}
+    key = json.dumps([named, n_crops, input_size, seed], sort_keys=True)
     return f"ablation_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
@@ -76,6 +90,10 @@ def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: i
     (:func:`helpers.evaluate.cpu_ms_by_setting`, over the validation faces; a finer map or a
     larger encoder must still fit the time budget)."""
     input_size = data.preprocess["input_size"]
+    if data.preprocess["context"] != settings["context"]:
+        raise ValueError(
+            f"the crops have context {data.preprocess['context']}, the run asks for {settings['context']}"
+        )
     cfg = train.TrainConfig(
         epochs=1,
         lr=settings["lr"],
@@ -166,12 +184,17 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ibug, yt = download.fetch("ibug"), download.fetch("youtube_faces")
-    data = faces.ibug_data(ibug, yt, args.input, faces.DEFAULT_CONTEXT, faces.FACE_AUGMENT, 0.1, 0)
+    crops_by_context = {}  # the face crops of each context a run asks for, made once
     entries = []
     for seed in args.seeds:
         for overrides in variants:
             settings = {**BASE, **overrides}
-            result = equal_length_run(settings, data, args.crops, seed)
+            context = settings["context"]
+            if context not in crops_by_context:
+                crops_by_context[context] = faces.ibug_data(
+                    ibug, yt, args.input, context, faces.FACE_AUGMENT, 0.1, 0
+                )
+            result = equal_length_run(settings, crops_by_context[context], args.crops, seed)
             ms = result["cpu_ms_per_face"]
             print(
                 f"{describe(settings):<28} seed {seed}: {result['val_nme_percent']:.3f} % "

@@ -29,6 +29,23 @@ def test_a_run_is_named_by_its_settings_crops_size_and_seed():
     assert name not in others and len(set(others)) == 4
 
 
+def test_runs_made_before_context_was_a_setting_keep_their_names():
+    before = {k: v for k, v in ablation.BASE.items() if k != "context"}
+    assert ablation.run_name(ablation.BASE, 12000, 112, 0) == ablation.run_name(before, 12000, 112, 0)
+    assert ablation.run_name({**ablation.BASE, "context": 0.15}, 12000, 112, 0) != ablation.run_name(
+        before, 12000, 112, 0
+    )
+    assert ablation.parse_variant("context=0.15") == {"context": 0.15}
+
+
+def test_a_run_refuses_crops_of_another_context():
+    class Crops:
+        preprocess = {"input_size": 112, "context": 0.25}
+
+    with pytest.raises(ValueError, match="context 0.25, the run asks for 0.15"):
+        ablation.equal_length_run({**ablation.BASE, "context": 0.15}, Crops(), 100)
+
+
 def test_the_spec_is_notebook_04s_model_with_the_overrides():
     spec = ablation.model_spec({**ablation.BASE, "stride": 2})
     assert spec["kind"] == "heatmap_efficientnet_lite" and spec["stride"] == 2 and spec["logits"]
