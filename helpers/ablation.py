@@ -9,8 +9,10 @@ Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, ch
 crops of the 300-W training faces (:func:`helpers.datasets.equal_budget`) with the same
 schedule, and prints its validation NME (one pass, no offset or flip; argmax with refinement,
 and each decoder of :data:`SCORED_DECODERS` on the side), its minutes of training and its time
-per face.  ``--seeds 0 1`` repeats every run with other seeds, which shows how far two runs of
-the same settings differ: a gap smaller than that says nothing.  Runs are checkpoints like any
+per face (``--detector``: also its NME from the face detector's boxes, where a tighter crop
+may lose what it gains with the labelled ones).  ``--seeds 0 1`` repeats every run with
+other seeds, which shows how far two runs of the same settings differ: a gap smaller than
+that says nothing.  Runs are checkpoints like any
 other (``checkpoints/ablation_*.pt``), so a repeated command only scores and times them; the
 results are merged into ``--out`` (a JSON list, one entry per run), so they come from this
 code, not from a hand-copied table.  Time a run with nothing else busy on the machine.  The
@@ -25,7 +27,20 @@ import json
 import sys
 from pathlib import Path
 
-from . import config, datasets, download, evaluate, faces, inference, models, train
+from . import (
+    checkpoint,
+    config,
+    datasets,
+    detect,
+    download,
+    evaluate,
+    faces,
+    images,
+    inference,
+    models,
+    train,
+)
+from .landmarker import Landmarker
 
 # notebook 04's model, training and crop settings; a variant overrides some of them
 BASE = {
@@ -83,12 +98,29 @@ def run_name(settings: dict, n_crops: int, input_size: int, seed: int) -> str:
     return f"ablation_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: int = 0, device=None) -> dict:
+def detector_nme_by_passes(path: Path, records, calibration: detect.Calibration) -> dict[int, float]:
+    """Validation NME (%) from the face detector's boxes, by number of passes, as notebook 04
+    chooses them (:func:`helpers.evaluate.choose_passes`): a setting that only pays with the
+    labelled boxes (a tighter crop cuts off more of a badly boxed face) shows here."""
+    checkpoint.update(path, calibration=calibration.__dict__)
+    _, by_passes = evaluate.choose_passes(records, Landmarker(path))
+    return {n: round(v, 3) for n, v in by_passes.items()}
+
+
+def equal_length_run(
+    settings: dict,
+    data: faces.IbugData,
+    n_crops: int,
+    seed: int = 0,
+    device=None,
+    calibration: detect.Calibration | None = None,
+) -> dict:
     """One run of ``n_crops`` training crops with ``settings`` (:data:`BASE` and its overrides):
     its validation NME (%) with argmax and with each of :data:`SCORED_DECODERS`, minutes of
     training and milliseconds per face on 2 CPU threads
     (:func:`helpers.evaluate.cpu_ms_by_setting`, over the validation faces; a finer map or a
-    larger encoder must still fit the time budget)."""
+    larger encoder must still fit the time budget); with a detector ``calibration``, also its
+    NME from the detector's boxes (:func:`detector_nme_by_passes`)."""
     input_size = data.preprocess["input_size"]
     if data.preprocess["context"] != settings["context"]:
         raise ValueError(
@@ -119,26 +151,34 @@ def equal_length_run(settings: dict, data: faces.IbugData, n_crops: int, seed: i
         for method in SCORED_DECODERS
     }
     timings = evaluate.cpu_ms_by_setting(train.checkpoint_path(name), data.val.records)
-    return {
+    result = {
         "val_nme_percent": by_decoder["argmax"],
         "val_nme_percent_by_decoder": by_decoder,
         "minutes": round(history.seconds / 60, 2),
         "cpu_ms_per_face": {f"{d}, {w}": round(v, 2) for (d, w), v in timings.items()},
     }
+    if calibration is not None:
+        path = train.checkpoint_path(name)
+        result["val_nme_percent_detector_by_passes"] = detector_nme_by_passes(
+            path, data.val.records, calibration
+        )
+    return result
 
 
 def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     """``entries`` merged into the JSON list at ``path``: an entry of the same settings, crops,
-    input size and seed replaces the old one."""
+    input size and seed replaces the old one's figures, and keeps those it did not measure
+    (a rerun without ``--detector`` keeps the detector's figures)."""
     path = Path(path)
     old = json.loads(path.read_text()) if path.exists() else []
 
     def run(e):
         return json.dumps([e[k] for k in ("settings", "crops", "input", "seed")], sort_keys=True)
 
+    earlier = {run(e): e for e in old}
     fresh = {run(e) for e in entries}
     kept = [e for e in old if run(e) not in fresh]
-    merged = kept + entries
+    merged = kept + [{**earlier.get(run(e), {}), **e} for e in entries]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2) + "\n")
     return merged
@@ -147,16 +187,18 @@ def merge_results(path: Path, entries: list[dict]) -> list[dict]:
 def table(entries: list[dict]) -> str:
     """The runs as a Markdown table, each named by what it changes in :data:`BASE`."""
     lines = [
-        "| run | input px | crops | seed | val NME % (argmax) | local soft-argmax | minutes | ms per face |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | input px | crops | seed | val NME % (argmax) | local soft-argmax | detector | minutes "
+        "| ms per face |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for e in sorted(entries, key=lambda e: (e["input"], e["crops"], e["val_nme_percent"], e["seed"])):
         ms = e.get("cpu_ms_per_face", {})
         one = next((v for k, v in ms.items() if k.endswith("one pass")), float("nan"))
         local = e.get("val_nme_percent_by_decoder", {}).get("local_soft_argmax", float("nan"))
+        detector = min(e.get("val_nme_percent_detector_by_passes", {}).values(), default=float("nan"))
         lines.append(
             f"| {describe(e['settings'])} | {e['input']} | {e['crops']:,} | {e['seed']} | "
-            f"{e['val_nme_percent']:.3f} | {local:.3f} | {e['minutes']:.1f} | {one:.1f} |"
+            f"{e['val_nme_percent']:.3f} | {local:.3f} | {detector:.3f} | {e['minutes']:.1f} | {one:.1f} |"
         )
     return "\n".join(lines)
 
@@ -170,6 +212,9 @@ def main(argv=None) -> int:
     parser.add_argument("--input", type=int, default=112, help="crop side in pixels")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=config.REPORT_DIR / "heatmap_ablation.json")
+    parser.add_argument(
+        "--detector", action="store_true", help="also score each run from the face detector's boxes"
+    )
     parser.add_argument("--table", action="store_true", help="print the runs in --out as a table; train none")
     args = parser.parse_args(argv)
     if args.table:
@@ -185,6 +230,7 @@ def main(argv=None) -> int:
         return 2
     ibug, yt = download.fetch("ibug"), download.fetch("youtube_faces")
     crops_by_context = {}  # the face crops of each context a run asks for, made once
+    calibration = None
     entries = []
     for seed in args.seeds:
         for overrides in variants:
@@ -194,7 +240,12 @@ def main(argv=None) -> int:
                 crops_by_context[context] = faces.ibug_data(
                     ibug, yt, args.input, context, faces.FACE_AUGMENT, 0.1, 0
                 )
-            result = equal_length_run(settings, crops_by_context[context], args.crops, seed)
+            data = crops_by_context[context]
+            if args.detector and calibration is None:  # as notebook 04: on 300 training faces
+                calibration, _ = detect.calibrate(
+                    detect.HaarFaceDetector(), data.tune.records[:300], images.load_image
+                )
+            result = equal_length_run(settings, data, args.crops, seed, calibration=calibration)
             ms = result["cpu_ms_per_face"]
             print(
                 f"{describe(settings):<28} seed {seed}: {result['val_nme_percent']:.3f} % "
@@ -202,6 +253,11 @@ def main(argv=None) -> int:
                 f"({result['minutes']:.1f} min; ms per face: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                 + ")"
+                + (
+                    f"; detector: {min(result['val_nme_percent_detector_by_passes'].values()):.3f} %"
+                    if calibration is not None
+                    else ""
+                )
             )
             entries.append(
                 {"settings": settings, "crops": args.crops, "input": args.input, "seed": seed, **result}

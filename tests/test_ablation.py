@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from helpers import ablation
+from helpers import ablation, checkpoint, detect
+from helpers.landmarks68 import load_dlib_xml
 
 
 def test_variants_are_typed_like_the_base_settings():
@@ -59,6 +60,21 @@ def test_results_merge_by_run_and_replace_a_rerun(tmp_path):
     merged = ablation.merge_results(path, [{**entry, "val_nme_percent": 4.9}])
     assert sorted((e["seed"], e["val_nme_percent"]) for e in merged) == [(0, 4.9), (1, 5.1)]
     assert json.loads(path.read_text()) == merged
+    detector = {"val_nme_percent_detector_by_passes": {"1": 6.0}}
+    ablation.merge_results(path, [{**entry, **detector}])
+    merged = ablation.merge_results(path, [{**entry, "val_nme_percent": 4.8}])  # a rerun without --detector
+    rerun = next(e for e in merged if e["seed"] == 0)
+    assert rerun["val_nme_percent"] == 4.8 and rerun["val_nme_percent_detector_by_passes"] == {"1": 6.0}
+
+
+def test_detector_scores_are_by_pass_and_the_calibration_is_kept(face_ckpt, ibug_root, tmp_path):
+    path = tmp_path / "run.pt"
+    path.write_bytes(face_ckpt.read_bytes())
+    faces = load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")[:2]
+    calibration = detect.Calibration(0.01, 0.05, 0.9)
+    by_passes = ablation.detector_nme_by_passes(path, faces, calibration)
+    assert sorted(by_passes) == [1, 2, 3, 4] and all(v > 0 for v in by_passes.values())
+    assert checkpoint.load_checkpoint(path)["calibration"] == calibration.__dict__
 
 
 def test_a_bad_variant_is_one_line_and_exit_status_2(capsys):
@@ -69,7 +85,10 @@ def test_a_bad_variant_is_one_line_and_exit_status_2(capsys):
 def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     path = tmp_path / "ablation.json"
     entry = {"settings": ablation.BASE, "crops": 12000, "input": 112, "seed": 0, "minutes": 8.0}
-    timed = {"cpu_ms_per_face": {"float32, one pass": 20.0, "float32, flip": 28.0}}
+    timed = {
+        "cpu_ms_per_face": {"float32, one pass": 20.0, "float32, flip": 28.0},
+        "val_nme_percent_detector_by_passes": {"1": 5.2, "2": 4.9},
+    }
     ablation.merge_results(
         path,
         [
@@ -79,6 +98,7 @@ def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     )
     assert ablation.main(["--table", "--out", str(path)]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
-    assert rows[0].startswith("| sigma=0.5 | 112 | 12,000 | 0 | 4.100 | nan |")
-    assert rows[1].startswith("| base | 112 | 12,000 | 0 | 4.400 |") and rows[1].endswith("| 8.0 | 20.0 |")
+    assert rows[0].startswith("| sigma=0.5 | 112 | 12,000 | 0 | 4.100 | nan | nan |")
+    assert rows[1].startswith("| base | 112 | 12,000 | 0 | 4.400 |")
+    assert rows[1].endswith("| 4.900 | 8.0 | 20.0 |")  # the detector's best number of passes
     assert ablation.main(["--table", "--out", str(tmp_path / "none.json")]) == 2
