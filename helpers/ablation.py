@@ -12,11 +12,10 @@ and each decoder of :data:`SCORED_DECODERS` on the side), its minutes of trainin
 per face (``--detector``: also its NME from the face detector's boxes, where a tighter crop
 may lose what it gains with the labelled ones).  ``--seeds 0 1`` repeats every run with
 other seeds, which shows how far two runs of the same settings differ: a gap smaller than
-that says nothing.  Runs are checkpoints like any
-other (``checkpoints/ablation_*.pt``), so a repeated command only scores and times them; the
-results are merged into ``--out`` (a JSON list, one entry per run), so they come from this
-code, not from a hand-copied table.  Time a run with nothing else busy on the machine.  The
-test faces play no part.
+that says nothing.  Runs are checkpoints like any other (``checkpoints/ablation_*.pt``), so
+a repeated command only scores and times them; the results are merged into ``--out`` (a JSON
+list, one entry per run), so they come from this code, not from a hand-copied table.  Time a
+run with nothing else busy on the machine.  The test faces play no part.
 """
 
 from __future__ import annotations
@@ -150,7 +149,8 @@ def equal_length_run(
         method: round(inference.nme_percent(models.WithDecoder(model, method), data.val), 3)
         for method in SCORED_DECODERS
     }
-    timings = evaluate.cpu_ms_by_setting(train.checkpoint_path(name), data.val.records)
+    path = train.checkpoint_path(name)
+    timings = evaluate.cpu_ms_by_setting(path, data.val.records)
     result = {
         "val_nme_percent": by_decoder["argmax"],
         "val_nme_percent_by_decoder": by_decoder,
@@ -158,7 +158,6 @@ def equal_length_run(
         "cpu_ms_per_face": {f"{d}, {w}": round(v, 2) for (d, w), v in timings.items()},
     }
     if calibration is not None:
-        path = train.checkpoint_path(name)
         result["val_nme_percent_detector_by_passes"] = detector_nme_by_passes(
             path, data.val.records, calibration
         )
@@ -175,13 +174,19 @@ def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     def run(e):
         return json.dumps([e[k] for k in ("settings", "crops", "input", "seed")], sort_keys=True)
 
-    earlier = {run(e): e for e in old}
-    fresh = {run(e) for e in entries}
-    kept = [e for e in old if run(e) not in fresh]
-    merged = kept + [{**earlier.get(run(e), {}), **e} for e in entries]
+    by_run = {run(e): e for e in old}
+    for e in entries:
+        by_run[run(e)] = {**by_run.get(run(e), {}), **e}
+    merged = list(by_run.values())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2) + "\n")
     return merged
+
+
+def best_detector_nme(entry: dict) -> float:
+    """A run's validation NME (%) from the detector's boxes at its best number of passes (NaN
+    where it was not scored with ``--detector``)."""
+    return min(entry.get("val_nme_percent_detector_by_passes", {}).values(), default=float("nan"))
 
 
 def table(entries: list[dict]) -> str:
@@ -195,10 +200,10 @@ def table(entries: list[dict]) -> str:
         ms = e.get("cpu_ms_per_face", {})
         one = next((v for k, v in ms.items() if k.endswith("one pass")), float("nan"))
         local = e.get("val_nme_percent_by_decoder", {}).get("local_soft_argmax", float("nan"))
-        detector = min(e.get("val_nme_percent_detector_by_passes", {}).values(), default=float("nan"))
         lines.append(
             f"| {describe(e['settings'])} | {e['input']} | {e['crops']:,} | {e['seed']} | "
-            f"{e['val_nme_percent']:.3f} | {local:.3f} | {detector:.3f} | {e['minutes']:.1f} | {one:.1f} |"
+            f"{e['val_nme_percent']:.3f} | {local:.3f} | {best_detector_nme(e):.3f} | "
+            f"{e['minutes']:.1f} | {one:.1f} |"
         )
     return "\n".join(lines)
 
@@ -253,11 +258,7 @@ def main(argv=None) -> int:
                 f"({result['minutes']:.1f} min; ms per face: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                 + ")"
-                + (
-                    f"; detector: {min(result['val_nme_percent_detector_by_passes'].values()):.3f} %"
-                    if calibration is not None
-                    else ""
-                )
+                + (f"; detector: {best_detector_nme(result):.3f} %" if calibration is not None else "")
             )
             entries.append(
                 {"settings": settings, "crops": args.crops, "input": args.input, "seed": seed, **result}
