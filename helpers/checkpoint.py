@@ -20,6 +20,9 @@ code, whoever made the file.  Its keys:
     ``decode`` and ``beta`` (see :func:`helpers.inference.choose_settings`).
 ``calibration``
     how detector boxes become the model's boxes (:class:`helpers.detect.Calibration`).
+``resume``
+    only in an unfinished run's :func:`resume_path` file: the optimizer, schedule, best
+    weights so far, history and random streams that :func:`helpers.train.fit` continues from.
 
 No value is an absolute path: a checkpoint names another (a backbone, a fine-tuning
 source) by its file name, looked up in the folder of trained runs, so a checkout can be
@@ -51,6 +54,12 @@ def checkpoint_path(name: str) -> Path:
     """Where :func:`helpers.train.fit` keeps run ``name``; smoke runs get their own folder so a
     CI-style run never overwrites a fully trained model."""
     return runs_dir() / f"{name}.pt"
+
+
+def resume_path(name: str) -> Path:
+    """Where an unfinished run ``name`` keeps its training state between epochs: a checkpoint
+    with a ``resume`` key, removed once the run is done (see :func:`helpers.train.fit`)."""
+    return runs_dir() / f"{name}.resume.pt"
 
 
 def runs_dir() -> Path:

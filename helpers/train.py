@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -148,6 +150,7 @@ def fit(
     extra: dict | None = None,
     init_from: str | Path | None = None,
     workers: int = 0,
+    save_every_s: float = 300.0,
 ) -> tuple[nn.Module, History]:
     """Train ``build(spec)`` on ``train_ds`` and keep the weights with the lowest validation loss.
 
@@ -160,6 +163,13 @@ def fit(
     the same run of that checkpoint; the path alone would not notice that it was trained again.
     It must also store the same ``extra``, so a run on crops of another size is trained again,
     and the same augmentation of the training data.
+
+    An interrupted run (a Colab session that timed out, a closed laptop) continues where it
+    stopped: at the end of an epoch, at most every ``save_every_s`` seconds, the whole training
+    state goes to :func:`helpers.checkpoint.resume_path` (weights, optimizer, schedule, best
+    weights so far, history and every random stream), and a later call with the same run and
+    settings picks it up.  With ``workers=0`` the result is the one an uninterrupted run gives;
+    with worker processes, the augmentations after the restart are drawn afresh.
     """
     device = torch.device(device or config.device())
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
@@ -230,10 +240,26 @@ def fit(
     )
 
     history, best_state, best = History(device=str(device)), None, float("inf")
-    start = time.perf_counter()
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
+    resume = checkpoint.resume_path(name)
+    state = None if retrain else _stored_state(resume, cfg, made_of)
+    if state is not None:
+        history, best_state, best = _restore(state, parts, generator, train_ds)
+        if progress:
+            done = len(history.train_loss)
+            print(f"{name}: resuming from {resume.name} after epoch {done} of {cfg.epochs}")
+    start = time.perf_counter() - history.seconds
+    saved = time.perf_counter()
     # a few updates per run: executed notebooks keep every update in their saved output
+    first = len(history.train_loss)
     bar = tqdm(
-        range(cfg.epochs), desc=name, disable=not progress, mininterval=15, miniters=max(1, cfg.epochs // 8)
+        range(first, cfg.epochs),
+        desc=name,
+        disable=not progress,
+        mininterval=15,
+        miniters=max(1, cfg.epochs // 8),
+        initial=first,
+        total=cfg.epochs,
     )
     for epoch in bar:
         train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler)
@@ -245,6 +271,10 @@ def fit(
         bar.set_postfix(
             train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}", refresh=False
         )
+        if epoch + 1 < cfg.epochs and time.perf_counter() - saved >= save_every_s:
+            history.seconds = time.perf_counter() - start
+            _save_state(resume, cfg, made_of, parts, generator, train_ds, history, best_state, best)
+            saved = time.perf_counter()
     history.seconds = time.perf_counter() - start
     history.images_per_second = cfg.epochs * len(train_ds) / max(history.seconds, 1e-9)
 
@@ -258,7 +288,68 @@ def fit(
             **made_of,
         },
     )
+    resume.unlink(missing_ok=True)
     return model.eval(), history
+
+
+def _save_state(path, cfg, made_of, parts, generator, train_ds, history, best_state, best) -> None:
+    """Write all that :func:`fit` needs to go on after this epoch, in a checkpoint of its own."""
+    checkpoint.save(
+        path,
+        {
+            "train_config": asdict(cfg),
+            "state_dict": parts["model"].state_dict(),
+            **made_of,
+            "resume": {
+                "parts": {k: p.state_dict() for k, p in parts.items() if k != "model" and p is not None},
+                "best_state": best_state,
+                "best": best,
+                "history": asdict(history),
+                "random": {
+                    "python": random.getstate(),
+                    "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                    "loader": generator.get_state(),  # the order of the batches
+                    "augment": [ds.rng.bit_generator.state for ds in keypoint_datasets(train_ds)],
+                },
+            },
+        },
+    )
+
+
+def _stored_state(path: Path, cfg: TrainConfig, made_of: dict) -> dict | None:
+    """The state an interrupted run with these very settings left, or ``None``."""
+    if not path.exists():
+        return None
+    try:
+        ckpt = checkpoint.load_checkpoint(path)
+    except checkpoint.CheckpointError as exc:
+        print(f"cannot resume, training from the start ({exc})")
+        return None
+    same = ckpt.get("train_config") == asdict(cfg) and all(ckpt.get(k) == v for k, v in made_of.items())
+    return ckpt if same and isinstance(ckpt.get("resume"), dict) else None
+
+
+def _restore(state: dict, parts: dict, generator, train_ds) -> tuple[History, dict | None, float]:
+    """Put the stored weights, optimizer, schedule and random streams back; the history, the
+    best weights so far and their validation loss."""
+    parts["model"].load_state_dict(state["state_dict"])
+    stored = state["resume"]
+    for key, part in parts.items():
+        if key != "model" and part is not None:
+            part.load_state_dict(stored["parts"][key])
+    streams = stored["random"]
+    random.setstate(streams["python"])
+    kind, keys, *rest = streams["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(streams["torch"])
+    if streams["cuda"]:
+        torch.cuda.set_rng_state_all(streams["cuda"])
+    generator.set_state(streams["loader"])
+    for ds, rng in zip(keypoint_datasets(train_ds), streams["augment"]):
+        ds.rng.bit_generator.state = rng
+    return History(**stored["history"]), stored["best_state"], stored["best"]
 
 
 def fine_tune_runs(name: str, lrs: Sequence[float]) -> dict[str, str]:

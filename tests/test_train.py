@@ -72,6 +72,54 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
     assert ckpt["spec"] == spec and not loaded.training
 
 
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """Stopped during its fourth of six epochs and started again, a run ends with the history
+    and weights of one that never stopped (augmentations and batch order included), and
+    leaves no resume file; a resume file of other settings is not taken up."""
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
+    cfg = train.TrainConfig(epochs=6, lr=5e-3, batch_size=8)
+    moving = Augment(max_rotation=10, max_shift=2, flip_p=0)  # so the random streams matter
+    run = dict(progress=False, device="cpu", save_every_s=0)
+
+    def fit(name, settings=cfg):
+        return train.fit(
+            spec, blob_dataset(32, augment=moving), blob_dataset(8, seed=1), name, settings, **run
+        )
+
+    whole, whole_history = fit("whole")
+    real, calls = train.run_epoch, []
+
+    def stop_in_the_fourth_epoch(*args):
+        calls.append(len(args))
+        if len(calls) == 7:  # a training pass and a validation pass per epoch
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train, "run_epoch", stop_in_the_fourth_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit("split")
+    assert checkpoint.resume_path("split").exists() and not train.checkpoint_path("split").exists()
+    stored = checkpoint.load_checkpoint(checkpoint.resume_path("split"))["resume"]["history"]
+    assert stored["train_loss"] == whole_history.train_loss[:3]
+    monkeypatch.setattr(train, "run_epoch", real)
+
+    resumed, history = fit("split")
+    assert history.train_loss == whole_history.train_loss and history.val_loss == whole_history.val_loss
+    assert history.best_epoch == whole_history.best_epoch and history.seconds > 0
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not checkpoint.resume_path("split").exists()
+
+    monkeypatch.setattr(train, "run_epoch", stop_in_the_fourth_epoch)
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        fit("other")
+    monkeypatch.setattr(train, "run_epoch", real)
+    _, fresh = fit("other", train.TrainConfig(epochs=6, lr=1e-2, batch_size=8))
+    assert fresh.train_loss[:3] != stored["train_loss"]  # trained from the start at its own rate
+
+
 def test_fine_tuning_starts_from_its_source_and_follows_it(tmp_path, monkeypatch):
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
