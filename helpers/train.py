@@ -186,23 +186,19 @@ def fit(
         **(extra or {}),
     }
     retrain = retrain or os.environ.get("FKP_RETRAIN", "") not in ("", "0")
-    if path.exists() and not retrain:
-        try:
-            ckpt = checkpoint.load_checkpoint(path)
-        except checkpoint.CheckpointError as exc:
-            print(f"{name}: cannot reuse {path.name}, training again ({exc})")
-            ckpt = None
-        stored = (
-            {**asdict(TrainConfig()), **ckpt["train_config"]} if ckpt else None
-        )  # settings added since default
-        if ckpt and stored == asdict(cfg) and all(ckpt.get(k) == v for k, v in made_of.items()):
-            model = checkpoint.build_model(ckpt, path, device)
-            if progress:
-                print(
-                    f"{name}: loaded {path.name} (trained {ckpt['history']['seconds']:.0f} s); "
-                    "pass retrain=True to train again"
-                )
-            return model, History(**ckpt["history"])
+    ckpt = (
+        None
+        if retrain
+        else _made_alike(path, cfg, made_of, f"{name}: cannot reuse {path.name}, training again")
+    )
+    if ckpt is not None:
+        model = checkpoint.build_model(ckpt, path, device)
+        if progress:
+            print(
+                f"{name}: loaded {path.name} (trained {ckpt['history']['seconds']:.0f} s); "
+                "pass retrain=True to train again"
+            )
+        return model, History(**ckpt["history"])
 
     config.seed_everything(cfg.seed)
     model = build(spec)
@@ -242,8 +238,8 @@ def fit(
     history, best_state, best = History(device=str(device)), None, float("inf")
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
     resume = checkpoint.resume_path(name)
-    state = None if retrain else _stored_state(resume, cfg, made_of)
-    if state is not None:
+    state = None if retrain else _made_alike(resume, cfg, made_of, "cannot resume, training from the start")
+    if state is not None and isinstance(state.get("resume"), dict):
         history, best_state, best = _restore(state, parts, generator, train_ds)
         if progress:
             done = len(history.train_loss)
@@ -318,17 +314,20 @@ def _save_state(path, cfg, made_of, parts, generator, train_ds, history, best_st
     )
 
 
-def _stored_state(path: Path, cfg: TrainConfig, made_of: dict) -> dict | None:
-    """The state an interrupted run with these very settings left, or ``None``."""
+def _made_alike(path: Path, cfg: TrainConfig, made_of: dict, unreadable: str) -> dict | None:
+    """The checkpoint at ``path`` if it was trained with ``cfg`` from what ``made_of`` names,
+    else ``None``: the one test for both a finished run to reuse and an unfinished one to go
+    on with.  An unreadable file is reported (``unreadable``, and why) and passed over."""
     if not path.exists():
         return None
     try:
         ckpt = checkpoint.load_checkpoint(path)
     except checkpoint.CheckpointError as exc:
-        print(f"cannot resume, training from the start ({exc})")
+        print(f"{unreadable} ({exc})")
         return None
-    same = ckpt.get("train_config") == asdict(cfg) and all(ckpt.get(k) == v for k, v in made_of.items())
-    return ckpt if same and isinstance(ckpt.get("resume"), dict) else None
+    stored = {**asdict(TrainConfig()), **ckpt["train_config"]}  # settings added since default
+    same = stored == asdict(cfg) and all(ckpt.get(k) == v for k, v in made_of.items())
+    return ckpt if same else None
 
 
 def _restore(state: dict, parts: dict, generator, train_ds) -> tuple[History, dict | None, float]:
