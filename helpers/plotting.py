@@ -85,6 +85,24 @@ def loss_curves(
     return ax
 
 
+def val_nme_curves(histories: Mapping[str, object], ax=None, first_epoch: Mapping[str, int] | None = None):
+    """Validation NME per epoch for the runs that recorded it (``TrainConfig(select="nme")``),
+    each run's kept epoch ringed; ``first_epoch`` as in :func:`loss_curves`."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for k, (label, h) in enumerate(histories.items()):
+        if not h.val_nme:
+            continue
+        start = (first_epoch or {}).get(label, 1)
+        ax.plot(np.arange(start, start + len(h.val_nme)), h.val_nme, "-", color=f"C{k}", label=label)
+        ax.plot(start + h.best_epoch, h.val_nme[h.best_epoch], "o", mfc="none", ms=9, color=f"C{k}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation NME (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def sweep(
     values: Sequence,
     errors: Sequence[float],

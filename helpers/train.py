@@ -1,9 +1,9 @@
 """The one training loop every notebook calls, with checkpoints so a re-run does not retrain.
 
 Run ``name`` is kept in ``checkpoints/<name>.pt`` (the format: :mod:`helpers.checkpoint`): the
-model ``spec``, the training settings, the best weights (lowest validation loss) and the loss
-history.  :func:`fit` reuses it when both spec and settings match, unless ``retrain=True`` or
-``FKP_RETRAIN=1``; any change of settings trains afresh.
+model ``spec``, the training settings, the best weights (lowest validation loss, or NME: see
+``TrainConfig.select``) and the loss history.  :func:`fit` reuses it when both spec and settings
+match, unless ``retrain=True`` or ``FKP_RETRAIN=1``; any change of settings trains afresh.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from . import checkpoint, config
+from . import checkpoint, config, inference
 from .checkpoint import checkpoint_path  # noqa: F401  (the notebooks name runs through train)
 from .datasets import keypoint_datasets, seed_worker
 from .models import build
@@ -33,6 +33,7 @@ from .models import build
 class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    val_nme: list[float] = field(default_factory=list)  # per epoch, where the run selects by NME
     best_epoch: int = -1
     seconds: float = 0.0
     images_per_second: float = 0.0
@@ -55,6 +56,7 @@ LOSSES = {
     "wing": wing_loss,
 }
 HEATMAP_LOSSES = ("heatmap_gaussian", "heatmap_gaussian_ce", "heatmap_zero_one")
+SELECT = ("loss", "nme")  # TrainConfig.select: what picks the epoch whose weights a run keeps
 
 
 def criterion(cfg: TrainConfig):
@@ -88,6 +90,11 @@ class TrainConfig:
     # mixed precision (:func:`mixed_precision`): ~1.7x faster ResNet training on AVX512-BF16 CPUs,
     # more on GPUs; about ten times slower on CPUs without native bfloat16 (config.bf16_is_fast)
     bf16: bool = False
+    # which epoch's weights to keep: the lowest validation "loss", or the lowest validation "nme"
+    # of the decoded points (68-point markup).  A heatmap model's cross-entropy rises again once
+    # its maps grow sharper than the labels' spread, while the points they decode still improve:
+    # there the loss picks an epoch that places points worse
+    select: str = "loss"
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
 
@@ -152,7 +159,8 @@ def fit(
     workers: int = 0,
     save_every_s: float = 300.0,
 ) -> tuple[nn.Module, History]:
-    """Train ``build(spec)`` on ``train_ds`` and keep the weights with the lowest validation loss.
+    """Train ``build(spec)`` on ``train_ds`` and keep the weights of the epoch with the lowest
+    validation loss (``cfg.select == "loss"``) or validation NME (``"nme"``).
 
     ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
     prediction tool needs to rebuild the preprocessing).  ``init_from`` (a checkpoint of the
@@ -172,6 +180,8 @@ def fit(
     with worker processes, the augmentations after the restart are drawn afresh.
     """
     device = torch.device(device or config.device())
+    if cfg.select not in SELECT:
+        raise ValueError(f"select={cfg.select!r}: choose one of {', '.join(SELECT)}")
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
     source = checkpoint.load_checkpoint(init_from) if init_from is not None else None
@@ -261,12 +271,15 @@ def fit(
         train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler)
         history.train_loss.append(train_loss)
         history.val_loss.append(run_epoch(model, val_loader, loss_fn, device))
-        if history.val_loss[-1] < best:
-            best, history.best_epoch = history.val_loss[-1], epoch
+        shown = {"train": f"{history.train_loss[-1]:.4f}", "val": f"{history.val_loss[-1]:.4f}"}
+        if cfg.select == "nme":
+            history.val_nme.append(inference.nme_percent(model, val_ds))
+            shown["val_nme"] = f"{history.val_nme[-1]:.3f}"
+        measure = history.val_nme[-1] if cfg.select == "nme" else history.val_loss[-1]
+        if measure < best:
+            best, history.best_epoch = measure, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(
-            train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}", refresh=False
-        )
+        bar.set_postfix(shown, refresh=False)
         if epoch + 1 < cfg.epochs and time.perf_counter() - saved >= save_every_s:
             history.seconds = time.perf_counter() - start
             _save_state(resume, cfg, made_of, parts, generator, train_ds, history, best_state, best)
@@ -332,7 +345,7 @@ def _made_alike(path: Path, cfg: TrainConfig, made_of: dict, unreadable: str) ->
 
 def _restore(state: dict, parts: dict, generator, train_ds) -> tuple[History, dict | None, float]:
     """Put the stored weights, optimizer, schedule and random streams back; the history, the
-    best weights so far and their validation loss."""
+    best weights so far and their validation measure (``cfg.select``)."""
     parts["model"].load_state_dict(state["state_dict"])
     stored = state["resume"]
     for key, part in parts.items():

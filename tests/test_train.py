@@ -282,3 +282,40 @@ def test_mixed_precision_is_bfloat16_unless_the_gpu_lacks_it(monkeypatch):
     assert train.mixed_precision("cuda") == torch.float16
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert train.mixed_precision("cuda") == torch.bfloat16
+
+
+def test_select_nme_keeps_the_epoch_with_the_lowest_validation_nme(tmp_path, monkeypatch):
+    """A heatmap model's validation loss and NME can disagree: with ``select="nme"`` the run keeps
+    the weights of the epoch whose NME is lowest, whatever the loss did (here the NME of each
+    epoch is scripted, and each epoch's weights are recorded as it is scored)."""
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
+    scripted, weights = iter([5.0, 2.0, 3.0, 4.0]), []
+
+    def nme_percent(model, dataset):
+        weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return next(scripted)
+
+    monkeypatch.setattr(train.inference, "nme_percent", nme_percent)
+    data, val = blob_dataset(24), blob_dataset(8, seed=1)
+    cfg = train.TrainConfig(epochs=4, lr=5e-3, batch_size=8, select="nme")
+    model, hist = train.fit(spec, data, val, "by_nme", cfg, progress=False, device="cpu")
+    assert hist.val_nme == [5.0, 2.0, 3.0, 4.0] and hist.best_epoch == 1
+    assert len(hist.val_loss) == 4  # the loss is still recorded, for the curves
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, weights[1][name])
+    stored = checkpoint.load_checkpoint(train.checkpoint_path("by_nme"))
+    assert stored["train_config"]["select"] == "nme" and stored["history"]["best_epoch"] == 1
+    # the same settings selected by loss are another run: trained, not loaded from this one
+    _, by_loss = train.fit(
+        spec,
+        data,
+        val,
+        "by_nme",
+        train.TrainConfig(epochs=4, lr=5e-3, batch_size=8),
+        progress=False,
+        device="cpu",
+    )
+    assert by_loss.val_nme == [] and by_loss.seconds != hist.seconds
+    with pytest.raises(ValueError, match="select='accuracy'"):
+        train.fit(spec, data, val, "bad", train.TrainConfig(select="accuracy"), progress=False, device="cpu")

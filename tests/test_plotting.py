@@ -1,0 +1,23 @@
+"""Plots whose marks carry a meaning a reader relies on."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+
+from helpers import plotting  # noqa: E402
+from helpers.train import History  # noqa: E402
+
+
+def test_val_nme_curves_ring_the_kept_epoch_and_skip_runs_without_nme():
+    first = History(train_loss=[3, 2, 1], val_loss=[3, 2, 2.5], val_nme=[6.0, 4.0, 3.5], best_epoch=2)
+    tuned = History(train_loss=[1, 1], val_loss=[2, 2], val_nme=[3.4, 3.6], best_epoch=0)
+    by_loss = History(train_loss=[1], val_loss=[1])  # selected by loss: no NME recorded
+    ax = plotting.val_nme_curves({"first": first, "tuned": tuned, "loss": by_loss}, first_epoch={"tuned": 4})
+    lines = ax.get_lines()
+    assert len(lines) == 4  # a curve and a ring for each run with NME
+    curve, ring, tuned_curve, tuned_ring = (np.column_stack(line.get_data()) for line in lines)
+    assert np.array_equal(curve, [[1, 6.0], [2, 4.0], [3, 3.5]])
+    assert np.array_equal(ring, [[3, 3.5]])  # epoch 3 (best_epoch 2, counted from 1)
+    assert np.array_equal(tuned_curve[:, 0], [4, 5]) and np.array_equal(tuned_ring, [[4, 3.4]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["first", "tuned"]
