@@ -1,5 +1,7 @@
 """The training loop, its checkpoints, fine-tuning and the choice of its second stage."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -298,8 +300,11 @@ def test_select_nme_keeps_the_epoch_with_the_lowest_validation_nme(tmp_path, mon
 
     monkeypatch.setattr(train.inference, "nme_percent", nme_percent)
     data, val = blob_dataset(24), blob_dataset(8, seed=1)
-    cfg = train.TrainConfig(epochs=4, lr=5e-3, batch_size=8, select="nme")
-    model, hist = train.fit(spec, data, val, "by_nme", cfg, progress=False, device="cpu")
+    cfg, run = (
+        train.TrainConfig(epochs=4, lr=5e-3, batch_size=8, select="nme"),
+        dict(progress=False, device="cpu"),
+    )
+    model, hist = train.fit(spec, data, val, "by_nme", cfg, **run)
     assert hist.val_nme == [5.0, 2.0, 3.0, 4.0] and hist.best_epoch == 1
     assert len(hist.val_loss) == 4  # the loss is still recorded, for the curves
     for name, value in model.state_dict().items():
@@ -307,15 +312,7 @@ def test_select_nme_keeps_the_epoch_with_the_lowest_validation_nme(tmp_path, mon
     stored = checkpoint.load_checkpoint(train.checkpoint_path("by_nme"))
     assert stored["train_config"]["select"] == "nme" and stored["history"]["best_epoch"] == 1
     # the same settings selected by loss are another run: trained, not loaded from this one
-    _, by_loss = train.fit(
-        spec,
-        data,
-        val,
-        "by_nme",
-        train.TrainConfig(epochs=4, lr=5e-3, batch_size=8),
-        progress=False,
-        device="cpu",
-    )
+    _, by_loss = train.fit(spec, data, val, "by_nme", replace(cfg, select="loss"), **run)
     assert by_loss.val_nme == [] and by_loss.seconds != hist.seconds
     with pytest.raises(ValueError, match="select='accuracy'"):
-        train.fit(spec, data, val, "bad", train.TrainConfig(select="accuracy"), progress=False, device="cpu")
+        train.fit(spec, data, val, "bad", replace(cfg, select="accuracy"), **run)
