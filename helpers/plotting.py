@@ -87,15 +87,21 @@ def loss_curves(
 
 def val_nme_curves(histories: Mapping[str, object], ax=None, first_epoch: Mapping[str, int] | None = None):
     """Validation NME per epoch for the runs that recorded it (``TrainConfig(select="nme")``),
-    each run's kept epoch ringed; ``first_epoch`` as in :func:`loss_curves`."""
+    each run's kept epoch ringed; ``first_epoch`` as in :func:`loss_curves`.  The axis runs from
+    just below the best kept NME to 1.5 times it: the first epochs' errors are ten times the
+    last ones', and on a scale that shows them the epochs that decide the choice look flat."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    kept = []
     for k, (label, h) in enumerate(histories.items()):
         if not h.val_nme:
             continue
         start = (first_epoch or {}).get(label, 1)
         ax.plot(np.arange(start, start + len(h.val_nme)), h.val_nme, "-", color=f"C{k}", label=label)
         ax.plot(start + h.best_epoch, h.val_nme[h.best_epoch], "o", mfc="none", ms=9, color=f"C{k}")
+        kept.append(h.val_nme[h.best_epoch])
+    if kept:
+        ax.set_ylim(0.95 * min(kept), 1.5 * min(kept))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation NME (%)")
     ax.legend(fontsize=8)

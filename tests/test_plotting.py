@@ -21,3 +21,4 @@ def test_val_nme_curves_ring_the_kept_epoch_and_skip_runs_without_nme():
     assert np.array_equal(ring, [[3, 3.5]])  # epoch 3 (best_epoch 2, counted from 1)
     assert np.array_equal(tuned_curve[:, 0], [4, 5]) and np.array_equal(tuned_ring, [[4, 3.4]])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["first", "tuned"]
+    assert np.allclose(ax.get_ylim(), (0.95 * 3.4, 1.5 * 3.4))  # the late epochs, not the first ones
