@@ -91,9 +91,9 @@ class TrainConfig:
     # more on GPUs; about ten times slower on CPUs without native bfloat16 (config.bf16_is_fast)
     bf16: bool = False
     # which epoch's weights to keep: the lowest validation "loss", or the lowest validation "nme"
-    # of the decoded points (68-point markup).  A heatmap model's cross-entropy rises again once
-    # its maps grow sharper than the labels' spread, while the points they decode still improve:
-    # there the loss picks an epoch that places points worse
+    # of the decoded points (68-point markup).  A heatmap model's cross-entropy only stands in
+    # for the point error: it also weighs how sharp a map is around a peak in the right place,
+    # so the two can pick different epochs (notebook 04 shows by how much)
     select: str = "loss"
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
