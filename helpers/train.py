@@ -97,6 +97,10 @@ class TrainConfig:
     select: str = "loss"
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
+    def __post_init__(self):
+        if self.select not in SELECT:
+            raise ValueError(f"select={self.select!r}: choose one of {', '.join(SELECT)}")
+
 
 def record_inference(name: str, **settings) -> None:
     """Store inference defaults chosen after training (``flip`` and ``offset``, see
@@ -180,8 +184,6 @@ def fit(
     with worker processes, the augmentations after the restart are drawn afresh.
     """
     device = torch.device(device or config.device())
-    if cfg.select not in SELECT:
-        raise ValueError(f"select={cfg.select!r}: choose one of {', '.join(SELECT)}")
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
     source = checkpoint.load_checkpoint(init_from) if init_from is not None else None
