@@ -38,29 +38,31 @@ def cpu_ms_per_face(
     """Milliseconds per face at batch size 1 on ``threads`` CPU threads (crop, network, mapping
     back) over the first ``n_faces`` labelled faces, with their labelled boxes: the median of
     ``passes`` passes, since a busy machine has slow moments.  ``settings`` go to
-    :class:`Landmarker` (``flip``, ``precision``); images are decoded beforehand, not timed."""
+    :class:`Landmarker` (``flip``, ``precision``, ``runtime``); images are decoded beforehand,
+    not timed."""
     faces = list(faces)[:n_faces]
-    lm = Landmarker(checkpoint, device="cpu", **settings)
-    return _ms_per_face(lm, faces, _decoded(faces), passes, threads)
+    return _ms_per_face(checkpoint, settings, faces, _decoded(faces), passes, threads)
 
 
 def cpu_ms_by_setting(checkpoint, faces, n_faces: int = 100, passes: int = 5, threads: int = 2) -> dict:
-    """:func:`cpu_ms_per_face` in float32 and in the :class:`Landmarker`'s default precision, each
-    with and without flip averaging, keyed ``(dtype name, "flip" or "one pass")``: what a user
-    on a CPU without native bfloat16 gets, and what flip averaging costs, side by side.  The
-    photos are decoded once for all four; where the default precision is float32 too, each
-    setting is timed once."""
+    """:func:`cpu_ms_per_face` for each way the network can run on a CPU, each with and without
+    flip averaging, keyed ``(engine, "flip" or "one pass")`` where ``engine`` is
+    :meth:`Landmarker.engine_name`: ``"onnxruntime"`` (the default where it is installed),
+    and PyTorch in float32 and in its default precision (``"bfloat16"`` on CPUs that run it
+    natively): what a user gets with each, and what flip averaging costs, side by side.  The
+    photos are decoded once for all; settings that come to the same engine are timed once."""
     faces = list(faces)[:n_faces]
     grays = _decoded(faces)
-    return {
-        (dtype, "flip" if flip else "one pass"): _ms_per_face(
-            Landmarker(checkpoint, device="cpu", flip=flip, precision=dtype),
-            faces,
-            grays,
-            passes,
-            threads,
+    engines = {}
+    for runtime, precision in (("auto", "auto"), ("torch", "auto"), ("torch", "float32")):
+        engines.setdefault(
+            Landmarker.engine_name(runtime, precision), {"runtime": runtime, "precision": precision}
         )
-        for dtype in dict.fromkeys(Landmarker.dtype_name(p) for p in ("float32", "auto"))
+    return {
+        (engine, "flip" if flip else "one pass"): _ms_per_face(
+            checkpoint, {**settings, "flip": flip}, faces, grays, passes, threads
+        )
+        for engine, settings in engines.items()
         for flip in (False, True)
     }
 
@@ -69,12 +71,13 @@ def _decoded(faces) -> dict:
     return {f.image_path: load_image(f.image_path) for f in faces}
 
 
-def _ms_per_face(lm: Landmarker, faces, grays: dict, passes: int, threads: int) -> float:
+def _ms_per_face(checkpoint, settings: dict, faces, grays: dict, passes: int, threads: int) -> float:
     import torch
 
     before, times = torch.get_num_threads(), []
     torch.set_num_threads(threads)
-    try:
+    try:  # built on ``threads`` threads: an ONNX Runtime session takes its number when it starts
+        lm = Landmarker(checkpoint, device="cpu", **settings)
         lm.from_boxes(grays[faces[0].image_path], [faces[0].box])  # warm-up
         for _ in range(passes):
             start = time.perf_counter()
@@ -231,9 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             writable_folder(args.out)
         load_dlib_xml(args.labels)  # bad labels are reported before the model is loaded
-        lm = Landmarker(
-            args.checkpoint, device=args.device, flip=args.flip, precision=args.precision, passes=args.passes
-        )
+        lm = Landmarker.from_cli_options(args)
         result = evaluate(args.labels, lm, args.boxes)
         if args.out:
             write_outputs(result, args.out, args.checkpoint.stem)

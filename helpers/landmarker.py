@@ -27,6 +27,7 @@ import torch
 
 from . import config, geometry
 from .checkpoint import build_model, inference_settings, load_checkpoint, require_face_model
+from .cpu_runtime import RUNTIMES, OnnxModel, resolve
 from .detect import Calibration, HaarFaceDetector
 from .faces import crop_matrix
 from .images import centre, to_gray, to_unit_float
@@ -57,7 +58,13 @@ def add_cli_options(parser) -> None:
         "--precision",
         choices=("auto", "float32", "bfloat16"),
         default="auto",
-        help="auto: bfloat16 on CPUs with AVX512, else float32",
+        help="auto: bfloat16 on CPUs with AVX512, else float32 (with --runtime torch)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="what runs the network; auto: ONNX Runtime on a CPU where it is installed, else PyTorch",
     )
 
 
@@ -92,9 +99,14 @@ class Landmarker:
     ``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
     ``passes``: predictions per detected face (``None``: the checkpoint's choice, else two).
     ``offset``: add the checkpoint's per-point offset, if it has one (``False`` to see the raw network).
-    ``precision``: ``"auto"`` runs the weights in bfloat16 where :func:`helpers.config.bf16_is_fast` (about
-    1.5x faster per face on this project's CPU, a change of 0.01 NME points), else float32.
-    For inference every BatchNorm is folded into its convolution."""
+    ``runtime``: what runs the network: ``"auto"`` is ONNX Runtime on a CPU where it is installed
+    (float32; about twice as fast per face as PyTorch, :mod:`helpers.cpu_runtime`), else
+    PyTorch; ``"torch"`` or ``"onnxruntime"`` choose.
+    ``precision``, for PyTorch: ``"auto"`` runs the weights in bfloat16 where
+    :func:`helpers.config.bf16_is_fast` (about 1.5x faster per face than float32 on this
+    project's CPU, a change of 0.01 NME points), else float32; ``"bfloat16"`` implies PyTorch.
+    For inference every BatchNorm is folded into its convolution.  ``self.model`` is the
+    PyTorch model (its decoder, its number of points), whichever runtime runs it."""
 
     def __init__(
         self,
@@ -105,6 +117,7 @@ class Landmarker:
         precision: str = "auto",
         offset: bool = True,
         passes: int | None = None,
+        runtime: str = "auto",
     ):
         if precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
@@ -116,9 +129,13 @@ class Landmarker:
         # a heatmap model's decoder, chosen on validation after training
         decoder = {k: inference[k] for k in ("decode", "beta") if k in inference}
         self.model = build_model(ckpt, checkpoint, self.device, **decoder)
-        self.dtype = getattr(torch, self.dtype_name(precision, self.device))
-        # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
-        fuse_batchnorm(self.model).to(self.dtype).to(memory_format=torch.channels_last)
+        self.runtime = resolve(runtime, self.device, precision)
+        onnx = self.runtime == "onnxruntime"
+        self.dtype = torch.float32 if onnx else getattr(torch, self.dtype_name(precision, self.device))
+        if onnx:  # exported as trained: ONNX Runtime folds BatchNorm and picks its layouts itself
+            self._network = OnnxModel(self.model, self.input_size)
+        else:  # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
+            self._network = fuse_batchnorm(self.model).to(self.dtype).to(memory_format=torch.channels_last)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
         self.passes = (
             int(inference.get("passes", DEFAULT_PASSES)) if passes is None else _checked_passes(passes)
@@ -130,6 +147,19 @@ class Landmarker:
         cal = ckpt.get("calibration")
         self.detector = detector or HaarFaceDetector(**({"calibration": Calibration(**cal)} if cal else {}))
         self.checkpoint = ckpt
+
+    @classmethod
+    def from_cli_options(cls, args) -> Landmarker:
+        """The Landmarker that parsed command-line options ask for: ``args.checkpoint`` and the
+        options of :func:`add_cli_options`."""
+        return cls(
+            args.checkpoint,
+            device=args.device,
+            flip=args.flip,
+            precision=args.precision,
+            passes=args.passes,
+            runtime=args.runtime,
+        )
 
     def crops(self, gray: np.ndarray, boxes) -> tuple[torch.Tensor, list[np.ndarray]]:
         gray = to_gray(gray)
@@ -150,7 +180,7 @@ class Landmarker:
         batch, mats = self.crops(gray, boxes)
         batch = batch.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
         units = (
-            predict_batch(self.model, batch, FLIP_PERMUTATION if self.flip else None, self.offset)
+            predict_batch(self._network, batch, FLIP_PERMUTATION if self.flip else None, self.offset)
             .float()
             .cpu()
             .numpy()
@@ -165,6 +195,15 @@ class Landmarker:
         device = config.device(device)
         auto_bf16 = device.type == "cpu" and config.bf16_is_fast(device)  # GPUs: float32, as before
         return "bfloat16" if precision == "bfloat16" or (precision == "auto" and auto_bf16) else "float32"
+
+    @staticmethod
+    def engine_name(runtime: str = "auto", precision: str = "auto", device="cpu") -> str:
+        """``"onnxruntime"``, or the PyTorch dtype's name (:meth:`dtype_name`): what runs the
+        network for these settings, known without loading a model (timing tables key on it)."""
+        device = config.device(device)
+        if resolve(runtime, device, precision) == "onnxruntime":
+            return "onnxruntime"
+        return Landmarker.dtype_name(precision, device)
 
     def from_detections(self, gray: np.ndarray, boxes, passes: int | None = None) -> np.ndarray:
         """Landmarks for faces in detector boxes (already in the landmark-box convention):

@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = writable_folder(args.out)
-        lm = Landmarker(
-            args.checkpoint, device=args.device, flip=args.flip, precision=args.precision, passes=args.passes
-        )
+        lm = Landmarker.from_cli_options(args)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -105,6 +105,8 @@ def test_evaluate_cli_and_skipped_images(ibug_root, face_ckpt, tmp_path, capsys)
                 "--no-flip",
                 "--precision",
                 "float32",
+                "--runtime",
+                "torch",
             ]
         )
         == 1
@@ -120,13 +122,13 @@ def test_cpu_ms_per_face_times_the_labelled_faces(ibug_root, face_ckpt):
     assert 0 < ms < 10_000
 
 
-def test_cpu_ms_by_setting_times_both_precisions_with_and_without_flip(ibug_root, face_ckpt):
+def test_cpu_ms_by_setting_times_each_engine_with_and_without_flip(ibug_root, face_ckpt):
     from helpers.landmarks68 import load_dlib_xml
 
     faces = load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")
     timings = evaluate.cpu_ms_by_setting(face_ckpt, faces, n_faces=2, passes=1)
-    default = str(Landmarker(face_ckpt, device="cpu").dtype).removeprefix("torch.")
-    assert {k[0] for k in timings} == {"float32", default}
+    torch_default = str(Landmarker(face_ckpt, device="cpu", runtime="torch").dtype).removeprefix("torch.")
+    assert {k[0] for k in timings} == {"onnxruntime", "float32", torch_default}
     assert {k[1] for k in timings} == {"flip", "one pass"}
     assert all(0 < ms < 10_000 for ms in timings.values())
 
