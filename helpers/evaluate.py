@@ -41,7 +41,7 @@ def cpu_ms_per_face(
     :class:`Landmarker` (``flip``, ``precision``, ``runtime``); images are decoded beforehand,
     not timed."""
     faces = list(faces)[:n_faces]
-    return _ms_per_face(checkpoint, settings, faces, _decoded(faces), passes, threads)
+    return _ms_per_face(checkpoint, {"": settings}, faces, passes, threads)[""]
 
 
 def cpu_ms_by_setting(checkpoint, faces, n_faces: int = 100, passes: int = 5, threads: int = 2) -> dict:
@@ -49,44 +49,44 @@ def cpu_ms_by_setting(checkpoint, faces, n_faces: int = 100, passes: int = 5, th
     flip averaging, keyed ``(engine, "flip" or "one pass")`` where ``engine`` is
     :meth:`Landmarker.engine_name`: ``"onnxruntime"`` (the default where it is installed),
     and PyTorch in float32 and in its default precision (``"bfloat16"`` on CPUs that run it
-    natively): what a user gets with each, and what flip averaging costs, side by side.  The
-    photos are decoded once for all; settings that come to the same engine are timed once."""
-    faces = list(faces)[:n_faces]
-    grays = _decoded(faces)
+    natively): what a user gets with each, and what flip averaging costs, side by side.
+    Settings that come to the same engine are timed once, and the settings' passes are taken
+    in turn, so that a slow spell of a shared machine falls on all of them alike."""
     engines = {}
     for runtime, precision in (("auto", "auto"), ("torch", "auto"), ("torch", "float32")):
         engines.setdefault(
             Landmarker.engine_name(runtime, precision), {"runtime": runtime, "precision": precision}
         )
-    return {
-        (engine, "flip" if flip else "one pass"): _ms_per_face(
-            checkpoint, {**settings, "flip": flip}, faces, grays, passes, threads
-        )
-        for engine, settings in engines.items()
+    settings = {
+        (engine, "flip" if flip else "one pass"): {**chosen, "flip": flip}
+        for engine, chosen in engines.items()
         for flip in (False, True)
     }
+    return _ms_per_face(checkpoint, settings, list(faces)[:n_faces], passes, threads)
 
 
-def _decoded(faces) -> dict:
-    return {f.image_path: load_image(f.image_path) for f in faces}
-
-
-def _ms_per_face(checkpoint, settings: dict, faces, grays: dict, passes: int, threads: int) -> float:
+def _ms_per_face(checkpoint, settings: dict, faces, passes: int, threads: int) -> dict:
+    """Milliseconds per face for each of ``settings`` (keyed as given): ``passes`` rounds in
+    which each setting times one pass over ``faces``, the median of each setting's passes.
+    Images are decoded beforehand, not timed."""
     import torch
 
-    before, times = torch.get_num_threads(), []
+    grays = {f.image_path: load_image(f.image_path) for f in faces}
+    before, times = torch.get_num_threads(), {key: [] for key in settings}
     torch.set_num_threads(threads)
     try:  # built on ``threads`` threads: an ONNX Runtime session takes its number when it starts
-        lm = Landmarker(checkpoint, device="cpu", **settings)
-        lm.from_boxes(grays[faces[0].image_path], [faces[0].box])  # warm-up
+        landmarkers = {key: Landmarker(checkpoint, device="cpu", **s) for key, s in settings.items()}
+        for lm in landmarkers.values():
+            lm.from_boxes(grays[faces[0].image_path], [faces[0].box])  # warm-up
         for _ in range(passes):
-            start = time.perf_counter()
-            for f in faces:
-                lm.from_boxes(grays[f.image_path], [f.box])
-            times.append(1000 * (time.perf_counter() - start) / len(faces))
+            for key, lm in landmarkers.items():
+                start = time.perf_counter()
+                for f in faces:
+                    lm.from_boxes(grays[f.image_path], [f.box])
+                times[key].append(1000 * (time.perf_counter() - start) / len(faces))
     finally:
         torch.set_num_threads(before)
-    return float(np.median(times))
+    return {key: float(np.median(t)) for key, t in times.items()}
 
 
 def evaluate(

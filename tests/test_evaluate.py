@@ -133,6 +133,24 @@ def test_cpu_ms_by_setting_times_each_engine_with_and_without_flip(ibug_root, fa
     assert all(0 < ms < 10_000 for ms in timings.values())
 
 
+def test_cpu_ms_by_setting_takes_the_settings_passes_in_turn(ibug_root, face_ckpt, monkeypatch):
+    """Round by round, so that a slow spell of a shared machine falls on every setting alike."""
+    from helpers.landmarks68 import load_dlib_xml
+
+    faces = load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")
+    calls, real = [], Landmarker.from_boxes
+
+    def recorded(self, gray, boxes):
+        calls.append((self.runtime, self.dtype, self.flip))
+        return real(self, gray, boxes)
+
+    monkeypatch.setattr(Landmarker, "from_boxes", recorded)
+    evaluate.cpu_ms_by_setting(face_ckpt, faces, n_faces=2, passes=3)
+    settings = list(dict.fromkeys(calls))
+    assert len(settings) == 6 and calls[:6] == settings  # one warm-up call each, then the rounds
+    assert calls[6:] == [s for _ in range(3) for s in settings for _ in range(2)]
+
+
 def test_choose_passes_keeps_the_fewest_passes_with_the_lowest_nme(face_ckpt, monkeypatch):
     lm = Landmarker(face_ckpt, device="cpu")
     nme = {1: 5.0, 2: 4.2, 3: 4.2, 4: 4.3}  # 2 and 3 tie: the cheaper one is kept
