@@ -37,15 +37,16 @@ def resolve(runtime: str, device: torch.device, precision: str = "auto") -> str:
     and bfloat16 weights, are PyTorch's."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    on_cpu = torch.device(device).type == "cpu"
     if runtime == "onnxruntime":
-        if torch.device(device).type != "cpu":
+        if not on_cpu:
             raise ValueError(f"runtime 'onnxruntime' runs on the CPU, not on {device}: use runtime='torch'")
         if precision == "bfloat16":
             raise ValueError("ONNX Runtime runs float32 weights: bfloat16 needs runtime='torch'")
         if not installed():
             raise ModuleNotFoundError("runtime 'onnxruntime' needs: pip install onnx onnxruntime")
         return runtime
-    if runtime == "auto" and torch.device(device).type == "cpu" and precision != "bfloat16" and installed():
+    if runtime == "auto" and on_cpu and precision != "bfloat16" and installed():
         return "onnxruntime"
     return "torch"
 

@@ -129,13 +129,15 @@ class Landmarker:
         # a heatmap model's decoder, chosen on validation after training
         decoder = {k: inference[k] for k in ("decode", "beta") if k in inference}
         self.model = build_model(ckpt, checkpoint, self.device, **decoder)
-        self.runtime = resolve(runtime, self.device, precision)
-        onnx = self.runtime == "onnxruntime"
-        self.dtype = torch.float32 if onnx else getattr(torch, self.dtype_name(precision, self.device))
+        engine = self.engine_name(runtime, precision, self.device)
+        onnx = engine == "onnxruntime"
+        self.runtime = "onnxruntime" if onnx else "torch"
+        self.dtype = torch.float32 if onnx else getattr(torch, engine)
         if onnx:  # exported as trained: ONNX Runtime folds BatchNorm and picks its layouts itself
-            self._network = OnnxModel(self.model, self.input_size)
+            self._network, self._layout = OnnxModel(self.model, self.input_size), torch.contiguous_format
         else:  # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
-            self._network = fuse_batchnorm(self.model).to(self.dtype).to(memory_format=torch.channels_last)
+            self._layout = torch.channels_last
+            self._network = fuse_batchnorm(self.model).to(self.dtype).to(memory_format=self._layout)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
         self.passes = (
             int(inference.get("passes", DEFAULT_PASSES)) if passes is None else _checked_passes(passes)
@@ -178,7 +180,7 @@ class Landmarker:
         if len(boxes) == 0:
             return np.zeros((0, self.model.n_points, 2), np.float32)
         batch, mats = self.crops(gray, boxes)
-        batch = batch.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        batch = batch.to(self.device, self.dtype).contiguous(memory_format=self._layout)
         units = (
             predict_batch(self._network, batch, FLIP_PERMUTATION if self.flip else None, self.offset)
             .float()
