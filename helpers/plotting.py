@@ -66,7 +66,8 @@ def grid(
 def loss_curves(
     histories: Mapping[str, object], ax=None, log: bool = True, first_epoch: Mapping[str, int] | None = None
 ):
-    """Train (dashed) and validation (solid) loss per epoch for one or more runs;
+    """Train (dashed) and validation (solid) loss per epoch for one or more runs, and the
+    validation loss of a run's moving average of weights (dotted, ``TrainConfig.ema_epochs``);
     ``first_epoch`` places a run that continues another (a fine-tuning stage) after it."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
@@ -76,6 +77,8 @@ def loss_curves(
         epochs = np.arange(start, start + len(h.train_loss))
         ax.plot(epochs, h.train_loss, "--", color=color, label=f"{label} train")
         ax.plot(epochs, h.val_loss, "-", color=color, label=f"{label} val")
+        if h.ema_val_loss:
+            ax.plot(epochs, h.ema_val_loss, ":", color=color, label=f"{label} val, weight average")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     if log:
@@ -87,7 +90,8 @@ def loss_curves(
 
 def val_nme_curves(histories: Mapping[str, object], ax=None, first_epoch: Mapping[str, int] | None = None):
     """Validation NME per epoch for the runs that recorded it (``TrainConfig(select="nme")``),
-    each run's kept epoch ringed; ``first_epoch`` as in :func:`loss_curves`.  The axis runs from
+    each run's kept epoch ringed, on its moving average's curve (dotted) where the run kept those
+    weights; ``first_epoch`` as in :func:`loss_curves`.  The axis runs from
     just below the best kept NME to 1.5 times it: the first epochs' errors are ten times the
     last ones', and on a scale that shows them the epochs that decide the choice look flat."""
     if ax is None:
@@ -97,9 +101,13 @@ def val_nme_curves(histories: Mapping[str, object], ax=None, first_epoch: Mappin
         if not h.val_nme:
             continue
         start = (first_epoch or {}).get(label, 1)
-        ax.plot(np.arange(start, start + len(h.val_nme)), h.val_nme, "-", color=f"C{k}", label=label)
-        ax.plot(start + h.best_epoch, h.val_nme[h.best_epoch], "o", mfc="none", ms=9, color=f"C{k}")
-        kept.append(h.val_nme[h.best_epoch])
+        epochs = np.arange(start, start + len(h.val_nme))
+        ax.plot(epochs, h.val_nme, "-", color=f"C{k}", label=label)
+        if h.ema_val_nme:
+            ax.plot(epochs, h.ema_val_nme, ":", color=f"C{k}", label=f"{label}, weight average")
+        best = (h.ema_val_nme if h.best_is_ema else h.val_nme)[h.best_epoch]
+        ax.plot(start + h.best_epoch, best, "o", mfc="none", ms=9, color=f"C{k}")
+        kept.append(best)
     if kept:
         ax.set_ylim(0.95 * min(kept), 1.5 * min(kept))
     ax.set_xlabel("epoch")

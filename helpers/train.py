@@ -34,7 +34,11 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_nme: list[float] = field(default_factory=list)  # per epoch, where the run selects by NME
+    # the same two for the moving average of the weights, where the run keeps one (ema_epochs)
+    ema_val_loss: list[float] = field(default_factory=list)
+    ema_val_nme: list[float] = field(default_factory=list)
     best_epoch: int = -1
+    best_is_ema: bool = False  # whether the kept weights are the average's, not the network's
     seconds: float = 0.0
     images_per_second: float = 0.0
     device: str = ""
@@ -95,11 +99,18 @@ class TrainConfig:
     # for the point error: it also weighs how sharp a map is around a peak in the right place,
     # so the two can pick different epochs (notebook 04 shows by how much)
     select: str = "loss"
+    # 0, or a moving average of the weights over about this many epochs (an exponential one,
+    # updated after every step), validated beside the network each epoch: the kept weights are
+    # whichever of the two scores better.  The average smooths the last steps' noise out of the
+    # weights for free at test time; validating both shows, in the same run, what it buys
+    ema_epochs: float = 0.0
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
     def __post_init__(self):
         if self.select not in SELECT:
             raise ValueError(f"select={self.select!r}: choose one of {', '.join(SELECT)}")
+        if self.ema_epochs < 0:
+            raise ValueError(f"ema_epochs={self.ema_epochs!r}: 0 (no average) or a positive number of epochs")
 
 
 def record_inference(name: str, **settings) -> None:
@@ -109,13 +120,16 @@ def record_inference(name: str, **settings) -> None:
     checkpoint.update(checkpoint_path(name), inference=settings)
 
 
-def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, amp=None, scaler=None) -> float:
+def run_epoch(
+    model, loader, loss_fn, device, optimizer=None, scheduler=None, amp=None, scaler=None, ema=None
+) -> float:
     """One pass over ``loader``: a training pass when given an optimizer, else evaluation.
 
     The loop notebook 01 writes out: forward, loss, ``backward``, step.  ``amp`` (``torch.bfloat16``
     or ``torch.float16``) runs the forward pass in that precision under autocast (the weights,
     gradients and loss stay float32); float16 also needs a ``scaler`` (``torch.amp.GradScaler``),
-    which scales the loss up so that small gradients do not round to zero."""
+    which scales the loss up so that small gradients do not round to zero.  ``ema`` (a
+    ``torch.optim.swa_utils.AveragedModel``) takes in the weights after every step."""
     model.train(optimizer is not None)
     total, count = 0.0, 0
     with torch.set_grad_enabled(optimizer is not None):
@@ -135,6 +149,8 @@ def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, am
                     scaler.update()
                 if scheduler is not None:
                     scheduler.step()
+                if ema is not None:
+                    ema.update_parameters(model)
             total += loss.item() * len(images)
             count += len(images)
     return total / max(count, 1)
@@ -247,8 +263,9 @@ def fit(
         else None
     )
 
+    ema = moving_average(model, cfg.ema_epochs, len(train_loader))
     history, best_state, best = History(device=str(device)), None, float("inf")
-    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "ema": ema}
     resume = checkpoint.resume_path(name)
     state = None if retrain else _made_alike(resume, cfg, made_of, "cannot resume, training from the start")
     if state is not None and isinstance(state.get("resume"), dict):
@@ -270,17 +287,22 @@ def fit(
         total=cfg.epochs,
     )
     for epoch in bar:
-        train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler)
+        train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler, ema)
         history.train_loss.append(train_loss)
-        history.val_loss.append(run_epoch(model, val_loader, loss_fn, device))
-        shown = {"train": f"{history.train_loss[-1]:.4f}", "val": f"{history.val_loss[-1]:.4f}"}
-        if cfg.select == "nme":
-            history.val_nme.append(inference.nme_percent(model, val_ds))
-            shown["val_nme"] = f"{history.val_nme[-1]:.3f}"
-        measure = history.val_nme[-1] if cfg.select == "nme" else history.val_loss[-1]
-        if measure < best:
-            best, history.best_epoch = measure, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        shown = {"train": f"{train_loss:.4f}"}
+        validated = [("", model, history.val_loss, history.val_nme, False)]
+        if ema is not None:
+            validated.append(("ema_", ema.module, history.ema_val_loss, history.ema_val_nme, True))
+        for prefix, net, losses, nmes, is_ema in validated:
+            losses.append(run_epoch(net, val_loader, loss_fn, device))
+            shown[f"{prefix}val"] = f"{losses[-1]:.4f}"
+            if cfg.select == "nme":
+                nmes.append(inference.nme_percent(net, val_ds))
+                shown[f"{prefix}val_nme"] = f"{nmes[-1]:.3f}"
+            measure = nmes[-1] if cfg.select == "nme" else losses[-1]
+            if measure < best:
+                best, history.best_epoch, history.best_is_ema = measure, epoch, is_ema
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         bar.set_postfix(shown, refresh=False)
         if epoch + 1 < cfg.epochs and time.perf_counter() - saved >= save_every_s:
             history.seconds = time.perf_counter() - start
@@ -301,6 +323,18 @@ def fit(
     )
     resume.unlink(missing_ok=True)
     return model.eval(), history
+
+
+def moving_average(model: nn.Module, epochs: float, steps_per_epoch: int):
+    """An exponential moving average of ``model``'s weights over about ``epochs`` epochs
+    (torch's ``AveragedModel``; BatchNorm's running statistics are averaged with the weights),
+    or ``None`` for ``epochs == 0``."""
+    if not epochs:
+        return None
+    decay = 1.0 - 1.0 / max(epochs * steps_per_epoch, 1.0)
+    return torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True
+    )
 
 
 def _save_state(path, cfg, made_of, parts, generator, train_ds, history, best_state, best) -> None:

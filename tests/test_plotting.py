@@ -22,3 +22,29 @@ def test_val_nme_curves_ring_the_kept_epoch_and_skip_runs_without_nme():
     assert np.array_equal(tuned_curve[:, 0], [4, 5]) and np.array_equal(tuned_ring, [[4, 3.4]])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["first", "tuned"]
     assert np.allclose(ax.get_ylim(), (0.95 * 3.4, 1.5 * 3.4))  # the late epochs, not the first ones
+
+
+def test_val_nme_curves_ring_the_average_where_the_run_kept_it():
+    """A run that kept its moving average of weights has that curve drawn dotted, the ring on it."""
+    h = History(
+        train_loss=[3, 2, 1],
+        val_loss=[3, 2, 2],
+        val_nme=[6.0, 4.0, 3.9],
+        ema_val_loss=[4, 2, 1.5],
+        ema_val_nme=[7.0, 3.8, 3.7],
+        best_epoch=2,
+        best_is_ema=True,
+    )
+    ax = plotting.val_nme_curves({"run": h})
+    curve, average, ring = (np.column_stack(line.get_data()) for line in ax.get_lines())
+    assert (
+        np.array_equal(average, [[1, 7.0], [2, 3.8], [3, 3.7]]) and ax.get_lines()[1].get_linestyle() == ":"
+    )
+    assert np.array_equal(ring, [[3, 3.7]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["run", "run, weight average"]
+    losses = plotting.loss_curves({"run": h})
+    assert [t.get_text() for t in losses.get_legend().get_texts()] == [
+        "run train",
+        "run val",
+        "run val, weight average",
+    ]

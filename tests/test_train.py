@@ -74,13 +74,16 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
     assert ckpt["spec"] == spec and not loaded.training
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema_epochs", [0.0, 1.0])
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch, ema_epochs):
     """Stopped during its fourth of six epochs and started again, a run ends with the history
-    and weights of one that never stopped (augmentations and batch order included), and
-    leaves no resume file; a resume file of other settings is not taken up."""
+    and weights of one that never stopped (augmentations, batch order and the moving average
+    of the weights included), and leaves no resume file; a resume file of other settings is
+    not taken up."""
     monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
     spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
-    cfg = train.TrainConfig(epochs=6, lr=5e-3, batch_size=8)
+    cfg = train.TrainConfig(epochs=6, lr=5e-3, batch_size=8, ema_epochs=ema_epochs)
+    passes = 3 if ema_epochs else 2  # a training pass and one validation pass per set of weights
     moving = Augment(max_rotation=10, max_shift=2, flip_p=0)  # so the random streams matter
     run = dict(progress=False, device="cpu", save_every_s=0)
 
@@ -94,7 +97,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
 
     def stop_in_the_fourth_epoch(*args):
         calls.append(len(args))
-        if len(calls) == 7:  # a training pass and a validation pass per epoch
+        if len(calls) == 3 * passes + 1:  # the fourth epoch's training pass
             raise KeyboardInterrupt
         return real(*args)
 
@@ -108,7 +111,11 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
 
     resumed, history = fit("split")
     assert history.train_loss == whole_history.train_loss and history.val_loss == whole_history.val_loss
-    assert history.best_epoch == whole_history.best_epoch and history.seconds > 0
+    assert history.ema_val_loss == whole_history.ema_val_loss and len(history.ema_val_loss) == (
+        6 if ema_epochs else 0
+    )
+    assert (history.best_epoch, history.best_is_ema) == (whole_history.best_epoch, whole_history.best_is_ema)
+    assert history.seconds > 0
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     assert not checkpoint.resume_path("split").exists()
@@ -118,7 +125,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         fit("other")
     monkeypatch.setattr(train, "run_epoch", real)
-    _, fresh = fit("other", train.TrainConfig(epochs=6, lr=1e-2, batch_size=8))
+    _, fresh = fit("other", replace(cfg, lr=1e-2))
     assert fresh.train_loss[:3] != stored["train_loss"]  # trained from the start at its own rate
 
 
@@ -316,3 +323,51 @@ def test_select_nme_keeps_the_epoch_with_the_lowest_validation_nme(tmp_path, mon
     assert by_loss.val_nme == [] and by_loss.seconds != hist.seconds
     with pytest.raises(ValueError, match="select='accuracy'"):
         train.fit(spec, data, val, "bad", replace(cfg, select="accuracy"), **run)
+
+
+def test_the_moving_average_is_kept_where_it_validates_better(tmp_path, monkeypatch):
+    """With ``ema_epochs`` the run validates its network and the moving average of its weights
+    each epoch (scripted NMEs here, network first) and keeps whichever scored lowest, flagged
+    in its history; a run without the average is another run."""
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
+    scripted, weights = iter([5.0, 6.0, 3.0, 2.5, 2.8, 2.9]), []
+
+    def nme_percent(model, dataset):
+        weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return next(scripted)
+
+    monkeypatch.setattr(train.inference, "nme_percent", nme_percent)
+    data, val, run = blob_dataset(24), blob_dataset(8, seed=1), dict(progress=False, device="cpu")
+    cfg = train.TrainConfig(epochs=3, lr=5e-3, batch_size=8, select="nme", ema_epochs=1.0)
+    model, hist = train.fit(spec, data, val, "ema", cfg, **run)
+    assert hist.val_nme == [5.0, 3.0, 2.8] and hist.ema_val_nme == [6.0, 2.5, 2.9]
+    assert (hist.best_epoch, hist.best_is_ema) == (1, True)
+    assert len(hist.ema_val_loss) == 3
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, weights[3][name])
+    assert not all(torch.equal(weights[2][k], weights[3][k]) for k in weights[2])  # not the network's
+    stored = checkpoint.load_checkpoint(train.checkpoint_path("ema"))
+    assert stored["train_config"]["ema_epochs"] == 1.0 and stored["history"]["best_is_ema"]
+    scripted = iter([4.0, 3.0, 3.5])
+    _, plain = train.fit(spec, data, val, "ema", replace(cfg, ema_epochs=0.0), **run)
+    assert plain.ema_val_nme == [] and not plain.best_is_ema and plain.best_epoch == 1
+    with pytest.raises(ValueError, match="ema_epochs=-1"):
+        train.TrainConfig(ema_epochs=-1)
+
+
+def test_the_moving_average_weighs_the_last_epochs_steps():
+    """``ema_epochs`` epochs of ``steps_per_epoch`` steps: each update moves the average by
+    1 / (epochs * steps) of the way to the network's weights, after starting as a copy."""
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    ema = train.moving_average(net, 0.5, 8)  # 4 steps: each update moves it a quarter of the way
+    ema.update_parameters(net)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    ema.update_parameters(net)
+    assert torch.allclose(ema.module.weight, torch.full((1, 2), 0.25))
+    ema.update_parameters(net)
+    assert torch.allclose(ema.module.weight, torch.full((1, 2), 0.4375))
+    assert train.moving_average(net, 0.0, 8) is None
