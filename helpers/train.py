@@ -120,16 +120,13 @@ def record_inference(name: str, **settings) -> None:
     checkpoint.update(checkpoint_path(name), inference=settings)
 
 
-def run_epoch(
-    model, loader, loss_fn, device, optimizer=None, scheduler=None, amp=None, scaler=None, ema=None
-) -> float:
+def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, amp=None, scaler=None) -> float:
     """One pass over ``loader``: a training pass when given an optimizer, else evaluation.
 
     The loop notebook 01 writes out: forward, loss, ``backward``, step.  ``amp`` (``torch.bfloat16``
     or ``torch.float16``) runs the forward pass in that precision under autocast (the weights,
     gradients and loss stay float32); float16 also needs a ``scaler`` (``torch.amp.GradScaler``),
-    which scales the loss up so that small gradients do not round to zero.  ``ema`` (a
-    ``torch.optim.swa_utils.AveragedModel``) takes in the weights after every step."""
+    which scales the loss up so that small gradients do not round to zero."""
     model.train(optimizer is not None)
     total, count = 0.0, 0
     with torch.set_grad_enabled(optimizer is not None):
@@ -149,8 +146,6 @@ def run_epoch(
                     scaler.update()
                 if scheduler is not None:
                     scheduler.step()
-                if ema is not None:
-                    ema.update_parameters(model)
             total += loss.item() * len(images)
             count += len(images)
     return total / max(count, 1)
@@ -264,6 +259,8 @@ def fit(
     )
 
     ema = moving_average(model, cfg.ema_epochs, len(train_loader))
+    if ema is not None:  # takes in the weights after every step, outside Part 1's loop
+        optimizer.register_step_post_hook(lambda *_: ema.update_parameters(model))
     history, best_state, best = History(device=str(device)), None, float("inf")
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "ema": ema}
     resume = checkpoint.resume_path(name)
@@ -287,7 +284,7 @@ def fit(
         total=cfg.epochs,
     )
     for epoch in bar:
-        train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler, ema)
+        train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler)
         history.train_loss.append(train_loss)
         shown = {"train": f"{train_loss:.4f}"}
         validated = [("", model, history.val_loss, history.val_nme, False)]
