@@ -32,21 +32,12 @@ from .landmarks68 import OUTER_EYE_CORNERS, load_dlib_xml
 from .outputs import writable_folder
 
 
-def cpu_ms_per_face(
-    checkpoint, faces, n_faces: int = 100, passes: int = 5, threads: int = 2, **settings
-) -> float:
-    """Milliseconds per face at batch size 1 on ``threads`` CPU threads (crop, network, mapping
-    back) over the first ``n_faces`` labelled faces, with their labelled boxes: the median of
-    ``passes`` passes, since a busy machine has slow moments.  ``settings`` go to
-    :class:`Landmarker` (``flip``, ``precision``, ``runtime``); images are decoded beforehand,
-    not timed."""
-    faces = list(faces)[:n_faces]
-    return _ms_per_face(checkpoint, {"": settings}, faces, passes, threads)[""]
-
-
 def cpu_ms_by_setting(checkpoint, faces, n_faces: int = 100, passes: int = 5, threads: int = 2) -> dict:
-    """:func:`cpu_ms_per_face` for each way the network can run on a CPU, each with and without
-    flip averaging, keyed ``(engine, "flip" or "one pass")`` where ``engine`` is
+    """Milliseconds per face at batch size 1 on ``threads`` CPU threads (crop, network, mapping
+    back) over the first ``n_faces`` labelled faces, with their labelled boxes, the median of
+    ``passes`` passes (a busy machine has slow moments; images are decoded beforehand, not
+    timed), for each way the network can run on a CPU, each with and without flip averaging,
+    keyed ``(engine, "flip" or "one pass")`` where ``engine`` is
     :meth:`Landmarker.engine_name`: ``"onnxruntime"`` (the default where it is installed),
     and PyTorch in float32 and in its default precision (``"bfloat16"`` on CPUs that run it
     natively): what a user gets with each, and what flip averaging costs, side by side.

@@ -114,14 +114,6 @@ def test_evaluate_cli_and_skipped_images(ibug_root, face_ckpt, tmp_path, capsys)
     assert "missed faces count as failures" in capsys.readouterr().out
 
 
-def test_cpu_ms_per_face_times_the_labelled_faces(ibug_root, face_ckpt):
-    from helpers.landmarks68 import load_dlib_xml
-
-    faces = load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")
-    ms = evaluate.cpu_ms_per_face(face_ckpt, faces, n_faces=3, passes=2, precision="float32")
-    assert 0 < ms < 10_000
-
-
 def test_cpu_ms_by_setting_times_each_engine_with_and_without_flip(ibug_root, face_ckpt):
     from helpers.landmarks68 import load_dlib_xml
 
