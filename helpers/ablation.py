@@ -97,11 +97,13 @@ def run_name(settings: dict, n_crops: int, input_size: int, seed: int) -> str:
     return f"ablation_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def detector_nme_by_passes(path: Path, records, calibration: detect.Calibration) -> dict[int, float]:
+def detector_nme_by_passes(
+    path: Path, records, calibrations: dict[str, detect.Calibration]
+) -> dict[int, float]:
     """Validation NME (%) from the face detector's boxes, by number of passes, as notebook 04
     chooses them (:func:`helpers.evaluate.choose_passes`): a setting that only pays with the
     labelled boxes (a tighter crop cuts off more of a badly boxed face) shows here."""
-    checkpoint.update(path, calibration=calibration.__dict__)
+    checkpoint.update(path, calibration={name: cal.__dict__ for name, cal in calibrations.items()})
     _, by_passes = evaluate.choose_passes(records, Landmarker(path))
     return {n: round(v, 3) for n, v in by_passes.items()}
 
@@ -112,13 +114,13 @@ def equal_length_run(
     n_crops: int,
     seed: int = 0,
     device=None,
-    calibration: detect.Calibration | None = None,
+    calibrations: dict[str, detect.Calibration] | None = None,
 ) -> dict:
     """One run of ``n_crops`` training crops with ``settings`` (:data:`BASE` and its overrides):
     its validation NME (%) with argmax and with each of :data:`SCORED_DECODERS`, minutes of
     training and milliseconds per face on 2 CPU threads
     (:func:`helpers.evaluate.cpu_ms_by_setting`, over the validation faces; a finer map or a
-    larger encoder must still fit the time budget); with a detector ``calibration``, also its
+    larger encoder must still fit the time budget); with detector ``calibrations``, also its
     NME from the detector's boxes (:func:`detector_nme_by_passes`)."""
     input_size = data.preprocess["input_size"]
     if data.preprocess["context"] != settings["context"]:
@@ -157,9 +159,9 @@ def equal_length_run(
         "minutes": round(history.seconds / 60, 2),
         "cpu_ms_per_face": {f"{d}, {w}": round(v, 2) for (d, w), v in timings.items()},
     }
-    if calibration is not None:
+    if calibrations is not None:
         result["val_nme_percent_detector_by_passes"] = detector_nme_by_passes(
-            path, data.val.records, calibration
+            path, data.val.records, calibrations
         )
     return result
 
@@ -235,7 +237,7 @@ def main(argv=None) -> int:
         return 2
     ibug, yt = download.fetch("ibug"), download.fetch("youtube_faces")
     crops_by_context = {}  # the face crops of each context a run asks for, made once
-    calibration = None
+    calibrations = None
     entries = []
     for seed in args.seeds:
         for overrides in variants:
@@ -246,11 +248,11 @@ def main(argv=None) -> int:
                     ibug, yt, args.input, context, faces.FACE_AUGMENT, 0.1, 0
                 )
             data = crops_by_context[context]
-            if args.detector and calibration is None:  # as notebook 04: on 300 training faces
-                calibration, _ = detect.calibrate(
-                    detect.HaarFaceDetector(), data.tune.records[:300], images.load_image
+            if args.detector and calibrations is None:  # as notebook 04: on 300 training faces
+                calibrations, _ = detect.calibrate_stages(
+                    detect.FaceDetector(), data.tune.records[:300], images.load_image
                 )
-            result = equal_length_run(settings, data, args.crops, seed, calibration=calibration)
+            result = equal_length_run(settings, data, args.crops, seed, calibrations=calibrations)
             ms = result["cpu_ms_per_face"]
             print(
                 f"{describe(settings):<28} seed {seed}: {result['val_nme_percent']:.3f} % "
@@ -258,7 +260,7 @@ def main(argv=None) -> int:
                 f"({result['minutes']:.1f} min; ms per face: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                 + ")"
-                + (f"; detector: {best_detector_nme(result):.3f} %" if calibration is not None else "")
+                + (f"; detector: {best_detector_nme(result):.3f} %" if calibrations is not None else "")
             )
             entries.append(
                 {"settings": settings, "crops": args.crops, "input": args.input, "seed": seed, **result}

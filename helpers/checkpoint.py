@@ -19,7 +19,10 @@ code, whoever made the file.  Its keys:
     test-time settings chosen on validation: ``flip``, ``offset`` and, for heatmaps,
     ``decode`` and ``beta`` (see :func:`helpers.inference.choose_settings`).
 ``calibration``
-    how detector boxes become the model's boxes (:class:`helpers.detect.Calibration`).
+    how each face-detector stage's boxes become the model's boxes: ``{stage: {"dx", "dy",
+    "scale"}}`` (:class:`helpers.detect.Calibration`, :data:`helpers.detect.STAGES`).  A file
+    from before the HOG detector holds one ``{"dx", "dy", "scale"}``, the Haar cascades'
+    (:func:`detector_calibrations` reads both).
 ``resume``
     only in an unfinished run's :func:`resume_path` file: the optimizer, schedule, best
     weights so far, history and random streams that :func:`helpers.train.fit` continues from.
@@ -138,14 +141,18 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+MERGED_FIELDS = ("inference",)
+
+
 def update(path: str | Path, **fields) -> dict:
-    """Store ``fields`` in an existing checkpoint; dict fields (``inference``) are merged key
-    by key, so settings chosen at different times accumulate."""
+    """Store ``fields`` in an existing checkpoint.  ``inference`` is merged key by key, so
+    settings chosen at different times accumulate; any other field is replaced whole (a
+    calibration is fitted all at once, and one left from an older layout must not mix in)."""
     ckpt = load_checkpoint(path)
     for key, value in fields.items():
         ckpt[key] = (
             {**ckpt.get(key, {}), **value}
-            if isinstance(value, dict) and isinstance(ckpt.get(key), dict)
+            if key in MERGED_FIELDS and isinstance(value, dict) and isinstance(ckpt.get(key), dict)
             else value
         )
     save(path, ckpt)
@@ -234,18 +241,35 @@ def inference_settings(ckpt: dict, path: str | Path) -> dict:
         raise CheckpointError(f"{path}: its detector passes must be a whole number from 1, not {passes!r}")
     if "decode" in settings and settings["decode"] not in DECODERS:
         raise CheckpointError(f"{path}: unknown decoder {settings['decode']!r}; known: {', '.join(DECODERS)}")
-    cal = ckpt.get("calibration")
-    if cal is not None:
-        numbers = isinstance(cal, dict) and set(cal) == {"dx", "dy", "scale"}
-        if (
-            not numbers
-            or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in cal.values())
-            or cal["scale"] <= 0
-        ):
-            raise CheckpointError(
-                f"{path}: its detector calibration is not three finite numbers dx, dy, scale > 0"
-            )
+    detector_calibrations(ckpt, path)
     return settings
+
+
+def _is_calibration(cal) -> bool:
+    return (
+        isinstance(cal, dict)
+        and set(cal) == {"dx", "dy", "scale"}
+        and all(isinstance(v, (int, float)) and np.isfinite(v) for v in cal.values())
+        and cal["scale"] > 0
+    )
+
+
+def detector_calibrations(ckpt: dict, path: str | Path) -> dict[str, dict]:
+    """The checkpoint's detector calibrations by stage name, checked (empty if it has none).
+    A file from before the HOG detector holds the Haar cascades' alone."""
+    from .detect import STAGES
+
+    cal = ckpt.get("calibration")
+    if cal is None:
+        return {}
+    if isinstance(cal, dict) and set(cal) == {"dx", "dy", "scale"}:
+        cal = {"haar": cal}
+    if not isinstance(cal, dict) or not all(name in STAGES and _is_calibration(c) for name, c in cal.items()):
+        raise CheckpointError(
+            f"{path}: its detector calibration is not, for each of {', '.join(STAGES)}, "
+            "three finite numbers dx, dy, scale > 0"
+        )
+    return dict(cal)
 
 
 def origin(path: str | Path, ckpt: dict | None = None) -> dict:

@@ -226,10 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             writable_folder(args.out)
         load_dlib_xml(args.labels)  # bad labels are reported before the model is loaded
         lm = Landmarker.from_cli_options(args)
+        if args.boxes == "detector":
+            lm.face_detector()  # built now, so a missing dlib is one line before any work
         result = evaluate(args.labels, lm, args.boxes)
         if args.out:
             write_outputs(result, args.out, args.checkpoint.stem)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_summary(result["summary"]))

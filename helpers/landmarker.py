@@ -7,7 +7,8 @@
 
 The notebooks, ``helpers.evaluate``, ``helpers.predict`` and the tests all go through it.
 The checkpoint says how its model wants faces cropped (``preprocess``: input size and
-context), when fitted, how to turn detector boxes into that crop (``calibration``), and
+context), when fitted, how to turn each face-detector stage's boxes into that crop
+(``calibration``, :mod:`helpers.detect`), and
 whether test-time flip averaging is worth its cost for this model, how many passes a detected
 face gets and, for a heatmap model, which decoder reads its maps best (``inference``, chosen
 on validation data), and the mean offset per point between the model and the 300-W labels,
@@ -26,9 +27,15 @@ import numpy as np
 import torch
 
 from . import config, geometry
-from .checkpoint import build_model, inference_settings, load_checkpoint, require_face_model
+from .checkpoint import (
+    build_model,
+    detector_calibrations,
+    inference_settings,
+    load_checkpoint,
+    require_face_model,
+)
 from .cpu_runtime import RUNTIMES, OnnxModel, resolve
-from .detect import Calibration, HaarFaceDetector
+from .detect import STAGES, Calibration, FaceDetector, checked_stages
 from .faces import crop_matrix
 from .images import centre, to_gray, to_unit_float
 from .inference import predict_batch
@@ -66,6 +73,12 @@ def add_cli_options(parser) -> None:
         default="auto",
         help="what runs the network; auto: ONNX Runtime on a CPU where it is installed, else PyTorch",
     )
+    parser.add_argument(
+        "--detector-stages",
+        type=lambda text: tuple(text.split(",")),
+        default=STAGES,
+        help=f"face detectors to try in turn (default: {','.join(STAGES)}; 'haar' needs no dlib)",
+    )
 
 
 def _checked_passes(passes: int) -> int:
@@ -102,6 +115,9 @@ class Landmarker:
     ``runtime``: what runs the network: ``"auto"`` is ONNX Runtime on a CPU where it is installed
     (float32; about twice as fast per face as PyTorch, :mod:`helpers.cpu_runtime`), else
     PyTorch; ``"torch"`` or ``"onnxruntime"`` choose.
+    ``detector``: what finds faces (``landmark_boxes(gray)``); ``None``: a
+    :class:`helpers.detect.FaceDetector` of ``detector_stages`` with the checkpoint's
+    calibrations, built on first use (so boxes given by hand need no dlib).
     ``precision``, for PyTorch: ``"auto"`` runs the weights in bfloat16 where
     :func:`helpers.config.bf16_is_fast` (about 1.5x faster per face than float32 on this
     project's CPU, a change of 0.01 NME points), else float32; ``"bfloat16"`` implies PyTorch.
@@ -118,6 +134,7 @@ class Landmarker:
         offset: bool = True,
         passes: int | None = None,
         runtime: str = "auto",
+        detector_stages: tuple[str, ...] = STAGES,
     ):
         if precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
@@ -146,9 +163,18 @@ class Landmarker:
         self.offset = (
             None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
         )
-        cal = ckpt.get("calibration")
-        self.detector = detector or HaarFaceDetector(**({"calibration": Calibration(**cal)} if cal else {}))
+        self.calibrations = {
+            name: Calibration(**cal) for name, cal in detector_calibrations(ckpt, checkpoint).items()
+        }
+        self.detector_stages = checked_stages(detector_stages)
+        self._detector = detector
         self.checkpoint = ckpt
+
+    def face_detector(self):
+        """What finds faces, built on first use (so boxes given by hand need no dlib)."""
+        if self._detector is None:
+            self._detector = FaceDetector(self.calibrations, self.detector_stages)
+        return self._detector
 
     @classmethod
     def from_cli_options(cls, args) -> Landmarker:
@@ -161,6 +187,7 @@ class Landmarker:
             precision=args.precision,
             passes=args.passes,
             runtime=args.runtime,
+            detector_stages=args.detector_stages,
         )
 
     def crops(self, gray: np.ndarray, boxes) -> tuple[torch.Tensor, list[np.ndarray]]:
@@ -221,8 +248,8 @@ class Landmarker:
         return points
 
     def detect(self, gray: np.ndarray):
-        """Face boxes in the landmark-box convention, largest first."""
-        return self.detector.landmark_boxes(to_gray(gray))
+        """Face boxes in the landmark-box convention, the detector's best first."""
+        return self.face_detector().landmark_boxes(to_gray(gray))
 
     def __call__(self, image: np.ndarray):
         """``[(box, 68 x 2 points), ...]`` for every face the detector finds in ``image``:

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = writable_folder(args.out)
         lm = Landmarker.from_cli_options(args)
-    except (OSError, ValueError) as exc:
+        lm.face_detector()  # built now, so a missing dlib is one line before any work
+    except (OSError, ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     no_face, failed = [], []

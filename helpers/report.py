@@ -70,7 +70,7 @@ ROWS = [  # (metrics key, what it is, target from the course issues)
     ("ibug_test_nme_boxes", "300-W test, ResNet18 regression (Part 3), labelled boxes (NME %)", "<= 4.5"),
     (
         "ibug_test_nme_detector",
-        "300-W test, ResNet18 regression (Part 3), Haar detector (NME %, detected faces)",
+        "300-W test, ResNet18 regression (Part 3), face detector (NME %, detected faces)",
         "<= 5",
     ),
     ("cpu_ms_per_face", "ResNet18 regression, ms per face, batch 1, 2 CPU cores", "<= 10"),
@@ -81,7 +81,7 @@ ROWS = [  # (metrics key, what it is, target from the course issues)
     ),
     (
         "heatmap_ibug_test_nme_detector",
-        "300-W test, EfficientNet-Lite heatmaps (Part 4), Haar detector (NME %, detected faces)",
+        "300-W test, EfficientNet-Lite heatmaps (Part 4), face detector (NME %, detected faces)",
         "<= 4",
     ),
     ("heatmap_cpu_ms_per_face", "EfficientNet-Lite heatmaps, ms per face, batch 1, 2 CPU cores", "<= 10"),

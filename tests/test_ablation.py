@@ -71,10 +71,10 @@ def test_detector_scores_are_by_pass_and_the_calibration_is_kept(face_ckpt, ibug
     path = tmp_path / "run.pt"
     path.write_bytes(face_ckpt.read_bytes())
     faces = load_dlib_xml(ibug_root / "labels_ibug_300W_test.xml")[:2]
-    calibration = detect.Calibration(0.01, 0.05, 0.9)
-    by_passes = ablation.detector_nme_by_passes(path, faces, calibration)
+    calibrations = {"haar": detect.Calibration(0.01, 0.05, 0.9)}
+    by_passes = ablation.detector_nme_by_passes(path, faces, calibrations)
     assert sorted(by_passes) == [1, 2, 3, 4] and all(v > 0 for v in by_passes.values())
-    assert checkpoint.load_checkpoint(path)["calibration"] == calibration.__dict__
+    assert checkpoint.load_checkpoint(path)["calibration"] == {"haar": calibrations["haar"].__dict__}
 
 
 def test_a_bad_variant_is_one_line_and_exit_status_2(capsys):

@@ -126,6 +126,9 @@ def test_update_merges_settings(tmp_path):
     checkpoint.update(path, inference={"decode": "argmax"}, calibration={"dx": 0.1, "dy": 0.2, "scale": 0.9})
     ckpt = checkpoint.load_checkpoint(path)
     assert ckpt["inference"] == {"flip": True, "decode": "argmax"} and ckpt["calibration"]["scale"] == 0.9
+    # a calibration is replaced whole: one from the older, flat layout must not mix with stages
+    staged = {"hog": {"dx": 0.0, "dy": 0.1, "scale": 1.0}}
+    assert checkpoint.update(path, calibration=staged)["calibration"] == staged
 
 
 def test_tools_refuse_other_kinds_of_model_with_a_sentence(tmp_path):

@@ -71,8 +71,10 @@ def test_bad_boxes_are_named(lm, boxes, why):
         ({"inference": {"decode": "magic"}}, "unknown decoder 'magic'"),
         ({"inference": {"passes": 0}}, "passes must be a whole number from 1, not 0"),
         ({"inference": {"passes": 2.5}}, "passes must be a whole number from 1, not 2.5"),
-        ({"calibration": {"dx": 0.1}}, "calibration is not three finite numbers"),
-        ({"calibration": {"dx": 0.1, "dy": 0.0, "scale": -1.0}}, "calibration is not three finite numbers"),
+        ({"calibration": {"dx": 0.1}}, "calibration is not, for each of .* three finite numbers"),
+        ({"calibration": {"dx": 0.1, "dy": 0.0, "scale": -1.0}}, "calibration is not, for each of"),
+        ({"calibration": {"hog": {"dx": 0.1, "dy": 0.0, "scale": float("inf")}}}, "calibration is not"),
+        ({"calibration": {"mtcnn": {"dx": 0.1, "dy": 0.0, "scale": 1.0}}}, "calibration is not"),
     ],
 )
 def test_settings_that_would_give_wrong_landmarks_are_refused(tmp_path, settings, why):

@@ -125,3 +125,12 @@ def test_predict_cli_handles_what_users_have(face_ckpt, tmp_path, capsys):
         x, y, w, h = record["faces"][0]["box"]
         cx, cy = (x + w / 2) / record["width"], (y + h / 2) / record["height"]
         assert 0.3 < cx < 0.55 and 0.1 < cy < 0.4, n  # upright: her face in the upper middle
+
+
+def test_detector_stages_are_chosen_on_the_command_line_and_a_bad_one_is_named(face_ckpt, tmp_path, capsys):
+    Image.fromarray(data.astronaut()).save(tmp_path / "astro.png")
+    common = [tmp_path / "astro.png", "--checkpoint", face_ckpt, "--out", tmp_path / "out"]
+    code, out, _ = run(common + ["--detector-stages", "haar"], capsys)  # OpenCV alone, no dlib
+    assert code == 0 and "astro.png: 1 face" in out
+    code, _, err = run(common + ["--detector-stages", "hog,dnn"], capsys)
+    assert code == 1 and err.strip() == "error: unknown detector stage 'dnn'; known: hog, hog_upsampled, haar"
