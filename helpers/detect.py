@@ -160,20 +160,19 @@ def checked_stages(stages) -> tuple[str, ...]:
 
 def stage_detector(name: str, max_side: int = 800):
     """The raw detector of one of :data:`STAGES`."""
+    (name,) = checked_stages((name,))
     if name == "hog":
         return HogFaceDetector(0, max_side)
     if name == "hog_upsampled":
         return HogFaceDetector(1, max_side)
-    if name == "haar":
-        return HaarFaceDetector(max_side)
-    raise ValueError(f"unknown detector stage {name!r}; known: {', '.join(STAGES)}")
+    return HaarFaceDetector(max_side)
 
 
 class FaceDetector:
-    """Faces in a grayscale ``uint8`` image from the first of ``stages`` that finds any, in
-    that stage's order (HOG: most confident first; Haar: largest first)
-    (the module docstring says why these three, in this order), each stage's boxes mapped by
-    its calibration onto the landmark boxes the models were trained on.
+    """Faces in a grayscale ``uint8`` image from the first of ``stages`` that finds any (the
+    module docstring says why these three, in this order), in that stage's order (HOG: most
+    confident first; Haar: largest first), each mapped by its stage's calibration onto the
+    landmark boxes the models were trained on.
     ``calibrations``: by stage name; a stage missing there uses :data:`DEFAULT_CALIBRATIONS`."""
 
     def __init__(

@@ -71,12 +71,22 @@ def gaussian_cross_entropy(heatmaps: torch.Tensor, units: torch.Tensor, sigma: f
     Gaussian target normalised to sum to one: the zero-one classifier's loss with the sub-cell
     position kept.  Reported as the KL divergence (cross-entropy minus the target's entropy),
     so a perfect fit scores zero.  At that fit the log-probabilities are a parabola, which
-    :func:`decode_argmax`'s refinement reads exactly."""
+    :func:`decode_argmax`'s refinement reads exactly.
+
+    The target is normalised in log space: a point that augmentation moved far outside the
+    map has a Gaussian that underflows to zero in every cell, and ``target / target.sum()``
+    would be 0 / 0, a NaN that ruins the weights.  In log space its target is the Gaussian's
+    tail at the nearest edge, as for a point just outside the map."""
     b, k, h, w = heatmaps.shape
-    target = gaussian_targets(units, (h, w), sigma).reshape(b, k, -1)
-    target = target / target.sum(-1, keepdim=True)
+    c = unit_to_cell(units.float(), (h, w))
+    xs = torch.arange(w, device=units.device, dtype=torch.float32)
+    ys = torch.arange(h, device=units.device, dtype=torch.float32)
+    log_gx = -((xs - c[..., 0:1]) ** 2) / (2 * sigma**2)  # B x K x w
+    log_gy = -((ys - c[..., 1:2]) ** 2) / (2 * sigma**2)  # B x K x h
+    log_target = (log_gy.unsqueeze(-1) + log_gx.unsqueeze(-2)).reshape(b, k, -1).log_softmax(-1)
     log_p = heatmaps.float().reshape(b, k, -1).log_softmax(-1)
-    kl = torch.where(target > 0, target * (target.clamp_min(1e-30).log() - log_p), torch.zeros_like(target))
+    target = log_target.exp()  # a cell whose target underflows adds nothing, whatever its logit
+    kl = torch.where(target > 0, target * (log_target - log_p), torch.zeros_like(target))
     return kl.sum(-1).mean()
 
 

@@ -285,6 +285,11 @@ def fit(
     )
     for epoch in bar:
         train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler)
+        if not math.isfinite(train_loss):  # its weights are ruined: say so, not fail later on None
+            raise FloatingPointError(
+                f"{name}: the training loss became {train_loss} in epoch {epoch + 1}; "
+                "the run diverged (try a lower learning rate)"
+            )
         history.train_loss.append(train_loss)
         shown = {"train": f"{train_loss:.4f}"}
         validated = [("", model, history.val_loss, history.val_nme, False)]

@@ -63,6 +63,29 @@ def test_gaussian_cross_entropy_is_zero_at_its_target_and_decodes_exactly():
     )
 
 
+def test_gaussian_cross_entropy_survives_a_point_far_outside_the_map():
+    """Augmentation can move a jaw point many cells off the map, where its Gaussian underflows
+    to zero in every cell: the loss and its gradient must stay finite, the target must be the
+    tail at the nearest edge, and points on the map must score as the plain formula says."""
+    units = torch.tensor([[[0.2, -0.1], [6.0, 0.0]]])  # the second is 50 cells right of a 20-cell map
+    logits = torch.randn(1, 2, 20, 20, requires_grad=True)
+    loss = hm.gaussian_cross_entropy(logits, units, 0.5)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    rows = torch.arange(20.0)
+    edge = torch.full((1, 1, 20, 20), -1e4)
+    edge[0, 0, :, 19] = -((rows - 9.5) ** 2) / (2 * 0.5**2)  # the point's row Gaussian, on the last column
+    assert hm.gaussian_cross_entropy(edge, units[:, 1:], 0.5) < 1e-4
+    # on the map: the KL divergence from the normalised Gaussian, written out directly
+    target = hm.gaussian_targets(units[:, :1], (20, 20), 0.5).reshape(1, 1, -1)
+    target = target / target.sum(-1, keepdim=True)
+    log_p = logits[:, :1].detach().reshape(1, 1, -1).log_softmax(-1)
+    direct = torch.where(target > 0, target * (target.clamp_min(1e-30).log() - log_p), torch.zeros(()))
+    assert hm.gaussian_cross_entropy(logits[:, :1].detach(), units[:, :1], 0.5) == pytest.approx(
+        direct.sum().item(), rel=1e-5
+    )
+
+
 def test_local_soft_argmax_reads_the_peak_and_ignores_a_far_one():
     units = torch.tensor([[[0.1234, -0.4321]]])
     peak = hm.gaussian_targets(units, (28, 28), sigma=1.0)

@@ -371,3 +371,15 @@ def test_the_moving_average_weighs_the_last_epochs_steps():
     ema.update_parameters(net)
     assert torch.allclose(ema.module.weight, torch.full((1, 2), 0.4375))
     assert train.moving_average(net, 0.0, 8) is None
+
+
+def test_a_diverged_run_stops_with_a_sentence_naming_the_epoch(tmp_path, monkeypatch):
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 8, "dilations": (2,)}
+    cfg = train.TrainConfig(epochs=3, lr=1e-2, batch_size=8)
+    monkeypatch.setattr(train, "run_epoch", lambda model, loader, *args: float("nan"))
+    with pytest.raises(
+        FloatingPointError, match="blob: the training loss became nan in epoch 1; the run diverged"
+    ):
+        train.fit(spec, blob_dataset(16), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
+    assert not train.checkpoint_path("blob").exists()
