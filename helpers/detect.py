@@ -216,36 +216,46 @@ def match(detections: list[Box], box: Box, min_iou: float = 0.3) -> int | None:
     return int(np.argmax(scores))
 
 
+def _fit_calibrations(detectors: dict, faces, load, defaults: dict) -> dict[str, tuple[Calibration, float]]:
+    """For each raw detector, by name: the median offset and scale from its boxes to the
+    labelled landmark boxes (its ``defaults`` entry where it finds no face), and the share of
+    faces it finds.  Each photo is decoded once, whatever the number of detectors."""
+    faces = list(faces)
+    rows = {name: [] for name in detectors}
+    last, found = None, {}
+    for face in faces:
+        if face.image_path != last:
+            image, last = load(face.image_path), face.image_path
+            found = {name: detector(image) for name, detector in detectors.items()}
+        lx, ly, lw, lh = face.box
+        side = max(lw, lh)
+        for name, dets in found.items():
+            k = match([square(d) for d in dets], square(face.box), 0.2)
+            if k is None:
+                continue
+            x, y, w, h = dets[k]
+            d = max(w, h)
+            rows[name].append(((lx + lw / 2 - x - w / 2) / d, (ly + lh / 2 - y - h / 2) / d, side / d))
+    fits = {}
+    for name, offsets in rows.items():
+        if not offsets:
+            fits[name] = defaults[name], 0.0
+            continue
+        dx, dy, s = np.median(np.array(offsets), axis=0)
+        fits[name] = Calibration(float(dx), float(dy), float(s)), len(offsets) / max(len(faces), 1)
+    return fits
+
+
 def calibrate(detector, faces, load, default: Calibration = Calibration()) -> tuple[Calibration, float]:
     """Median offset and scale from a raw detector's boxes (``detector(gray) -> boxes``) to
     labelled landmark boxes, and the share of faces detected (``default`` where it finds
     none).  ``load(path)`` returns the grayscale image."""
-    rows, found, last, image = [], 0, None, None
-    for face in faces:
-        if face.image_path != last:
-            image, last = load(face.image_path), face.image_path
-            dets = detector(image)
-        lx, ly, lw, lh = face.box
-        side = max(lw, lh)
-        k = match([square(d) for d in dets], square(face.box), 0.2)
-        if k is None:
-            continue
-        found += 1
-        x, y, w, h = dets[k]
-        d = max(w, h)
-        rows.append(((lx + lw / 2 - x - w / 2) / d, (ly + lh / 2 - y - h / 2) / d, side / d))
-    if not rows:
-        return default, 0.0
-    dx, dy, s = np.median(np.array(rows), axis=0)
-    return Calibration(float(dx), float(dy), float(s)), found / max(len(faces), 1)
+    return _fit_calibrations({"": detector}, faces, load, {"": default})[""]
 
 
 def calibrate_stages(detector: FaceDetector, faces, load) -> tuple[dict[str, Calibration], dict[str, float]]:
     """:func:`calibrate` for each stage of ``detector`` on all of ``faces`` (so a fallback
     stage is fitted on as many faces as the first): the calibrations and each stage's share
     of faces found, by stage name."""
-    fits = {
-        name: calibrate(stage, faces, load, DEFAULT_CALIBRATIONS[name])
-        for name, stage in detector.stages.items()
-    }
+    fits = _fit_calibrations(detector.stages, faces, load, DEFAULT_CALIBRATIONS)
     return {name: cal for name, (cal, _) in fits.items()}, {name: found for name, (_, found) in fits.items()}

@@ -24,16 +24,22 @@ def cell_to_unit(cells: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return (cells + 0.5) * scale - 1.0
 
 
-def gaussian_targets(units: torch.Tensor, hw: tuple[int, int], sigma: float) -> torch.Tensor:
-    """``B x K x h x w`` maps with a unit-peak 2-D Gaussian (``sigma`` in cells) at each point;
-    the peak sits at the exact sub-cell position, not at a rounded cell."""
+def gaussian_log_targets(units: torch.Tensor, hw: tuple[int, int], sigma: float) -> torch.Tensor:
+    """The logarithm of :func:`gaussian_targets`' maps, finite however far a point lies off
+    the map (where the maps themselves underflow to zero)."""
     h, w = hw
     c = unit_to_cell(units, hw)
     xs = torch.arange(w, device=units.device, dtype=units.dtype)
     ys = torch.arange(h, device=units.device, dtype=units.dtype)
-    gx = torch.exp(-((xs - c[..., 0:1]) ** 2) / (2 * sigma**2))  # B x K x w
-    gy = torch.exp(-((ys - c[..., 1:2]) ** 2) / (2 * sigma**2))  # B x K x h
-    return gy.unsqueeze(-1) * gx.unsqueeze(-2)
+    log_gx = -((xs - c[..., 0:1]) ** 2) / (2 * sigma**2)  # B x K x w
+    log_gy = -((ys - c[..., 1:2]) ** 2) / (2 * sigma**2)  # B x K x h
+    return log_gy.unsqueeze(-1) + log_gx.unsqueeze(-2)
+
+
+def gaussian_targets(units: torch.Tensor, hw: tuple[int, int], sigma: float) -> torch.Tensor:
+    """``B x K x h x w`` maps with a unit-peak 2-D Gaussian (``sigma`` in cells) at each point;
+    the peak sits at the exact sub-cell position, not at a rounded cell."""
+    return gaussian_log_targets(units, hw, sigma).exp()
 
 
 def zero_one_index(units: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -78,12 +84,7 @@ def gaussian_cross_entropy(heatmaps: torch.Tensor, units: torch.Tensor, sigma: f
     would be 0 / 0, a NaN that ruins the weights.  In log space its target is the Gaussian's
     tail at the nearest edge, as for a point just outside the map."""
     b, k, h, w = heatmaps.shape
-    c = unit_to_cell(units.float(), (h, w))
-    xs = torch.arange(w, device=units.device, dtype=torch.float32)
-    ys = torch.arange(h, device=units.device, dtype=torch.float32)
-    log_gx = -((xs - c[..., 0:1]) ** 2) / (2 * sigma**2)  # B x K x w
-    log_gy = -((ys - c[..., 1:2]) ** 2) / (2 * sigma**2)  # B x K x h
-    log_target = (log_gy.unsqueeze(-1) + log_gx.unsqueeze(-2)).reshape(b, k, -1).log_softmax(-1)
+    log_target = gaussian_log_targets(units.float(), (h, w), sigma).reshape(b, k, -1).log_softmax(-1)
     log_p = heatmaps.float().reshape(b, k, -1).log_softmax(-1)
     target = log_target.exp()  # a cell whose target underflows adds nothing, whatever its logit
     kl = torch.where(target > 0, target * (log_target - log_p), torch.zeros_like(target))
