@@ -51,11 +51,12 @@ BASE = {
     "lr": 2e-3,
     "batch": 32,
     "context": faces.DEFAULT_CONTEXT,
+    "point_weight": 0.0,
 }
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
 # settings added after runs were recorded: at their BASE value they stay out of a run's name,
 # so the checkpoints of the runs made before them are still found
-ADDED_LATER = ("context",)
+ADDED_LATER = ("context", "point_weight")
 SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
 
 
@@ -133,6 +134,7 @@ def equal_length_run(
         batch_size=settings["batch"],
         loss="heatmap_gaussian_ce",
         sigma=settings["sigma"],
+        point_weight=settings["point_weight"],
         bf16=config.bf16_is_fast(device or config.device()),
         seed=seed,
     )
@@ -173,8 +175,9 @@ def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     path = Path(path)
     old = json.loads(path.read_text()) if path.exists() else []
 
-    def run(e):
-        return json.dumps([e[k] for k in ("settings", "crops", "input", "seed")], sort_keys=True)
+    def run(e):  # a setting added later, at its base value, is the run recorded before it
+        settings = {**{k: BASE[k] for k in ADDED_LATER}, **e["settings"]}
+        return json.dumps([settings, *(e[k] for k in ("crops", "input", "seed"))], sort_keys=True)
 
     by_run = {run(e): e for e in old}
     for e in entries:
@@ -256,7 +259,7 @@ def main(argv=None) -> int:
             ms = result["cpu_ms_per_face"]
             print(
                 f"{describe(settings):<28} seed {seed}: {result['val_nme_percent']:.3f} % "
-                f"(local soft-argmax {result['val_nme_percent_by_decoder']['local_soft_argmax']:.3f} %) "
+                f"({', '.join(f'{d} {v:.3f}' for d, v in result['val_nme_percent_by_decoder'].items())}) "
                 f"({result['minutes']:.1f} min; ms per face: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                 + ")"

@@ -91,6 +91,22 @@ def gaussian_cross_entropy(heatmaps: torch.Tensor, units: torch.Tensor, sigma: f
     return kl.sum(-1).mean()
 
 
+def gaussian_ce_with_points(
+    heatmaps: torch.Tensor, units: torch.Tensor, sigma: float, weight: float
+) -> torch.Tensor:
+    """:func:`gaussian_cross_entropy` plus ``weight`` times the L1 distance (unit coordinates)
+    between each map's soft-argmax point (:func:`decode_soft_argmax`) and its label.
+
+    Why both: the cross-entropy scores every cell alike, so a little mass left on a far
+    cell (the other eye corner, the other side of the jaw) costs it almost nothing, yet
+    it pulls the soft-argmax point, which is what is deployed; the point term charges that
+    mass by how far it pulls.  The cross-entropy keeps each map a peak around the right
+    cell, which the point term alone does not ask for (integral regression, Sun et al.,
+    ECCV 2018, trains on both)."""
+    points = decode_soft_argmax(heatmaps.float())
+    return gaussian_cross_entropy(heatmaps, units, sigma) + weight * F.l1_loss(points, units.float())
+
+
 def decode_argmax(heatmaps: torch.Tensor, refine: bool = True) -> torch.Tensor:
     """Unit coordinates of each map's maximum, refined to sub-cell precision by fitting a
     parabola to the log of the peak and its two neighbours along x and along y (exact for a

@@ -72,6 +72,10 @@ def criterion(cfg: TrainConfig):
 
     if cfg.loss == "heatmap_gaussian":
         return lambda model, x, y: heatmaps.gaussian_mse(model.heatmaps(x), y, cfg.sigma)
+    if cfg.loss == "heatmap_gaussian_ce" and cfg.point_weight:
+        return lambda model, x, y: heatmaps.gaussian_ce_with_points(
+            model.heatmaps(x), y, cfg.sigma, cfg.point_weight
+        )
     if cfg.loss == "heatmap_gaussian_ce":
         return lambda model, x, y: heatmaps.gaussian_cross_entropy(model.heatmaps(x), y, cfg.sigma)
     if cfg.loss == "heatmap_zero_one":
@@ -104,11 +108,19 @@ class TrainConfig:
     # whichever of the two scores better.  The average smooths the last steps' noise out of the
     # weights for free at test time; validating both shows, in the same run, what it buys
     ema_epochs: float = 0.0
+    # 0, or the weight of an L1 loss on the soft-argmax points added to a Gaussian cross-entropy
+    # (heatmaps.gaussian_ce_with_points): the cross-entropy fits each map's shape, this term the
+    # point that the soft-argmax decoder reads off it, stray mass far from the peak included
+    point_weight: float = 0.0
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
     def __post_init__(self):
         if self.select not in SELECT:
             raise ValueError(f"select={self.select!r}: choose one of {', '.join(SELECT)}")
+        if self.point_weight < 0:
+            raise ValueError(f"point_weight={self.point_weight!r}: 0 (no point loss) or a positive weight")
+        if self.point_weight and self.loss != "heatmap_gaussian_ce":
+            raise ValueError(f"point_weight is added to loss='heatmap_gaussian_ce' only, not {self.loss!r}")
         if self.ema_epochs < 0:
             raise ValueError(f"ema_epochs={self.ema_epochs!r}: 0 (no average) or a positive number of epochs")
 

@@ -30,13 +30,24 @@ def test_a_run_is_named_by_its_settings_crops_size_and_seed():
     assert name not in others and len(set(others)) == 4
 
 
-def test_runs_made_before_context_was_a_setting_keep_their_names():
-    before = {k: v for k, v in ablation.BASE.items() if k != "context"}
+@pytest.mark.parametrize("added, other", [("context", 0.15), ("point_weight", 3.0)])
+def test_runs_made_before_a_setting_existed_keep_their_names_and_records(added, other, tmp_path):
+    before = {k: v for k, v in ablation.BASE.items() if k != added}
     assert ablation.run_name(ablation.BASE, 12000, 112, 0) == ablation.run_name(before, 12000, 112, 0)
-    assert ablation.run_name({**ablation.BASE, "context": 0.15}, 12000, 112, 0) != ablation.run_name(
+    assert ablation.run_name({**ablation.BASE, added: other}, 12000, 112, 0) != ablation.run_name(
         before, 12000, 112, 0
     )
-    assert ablation.parse_variant("context=0.15") == {"context": 0.15}
+    assert ablation.parse_variant(f"{added}={other}") == {added: other}
+    # a rerun of a run recorded before the setting existed replaces that record
+    path = tmp_path / "ablation.json"
+    entry = {"crops": 100, "input": 112, "seed": 0}
+    ablation.merge_results(path, [{**entry, "settings": before, "val_nme_percent": 5.0}])
+    merged = ablation.merge_results(path, [{**entry, "settings": ablation.BASE, "val_nme_percent": 4.9}])
+    assert [e["val_nme_percent"] for e in merged] == [4.9]
+    merged = ablation.merge_results(
+        path, [{**entry, "settings": {**ablation.BASE, added: other}, "val_nme_percent": 4.7}]
+    )
+    assert sorted(e["val_nme_percent"] for e in merged) == [4.7, 4.9]
 
 
 def test_a_run_refuses_crops_of_another_context():

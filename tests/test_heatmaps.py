@@ -101,3 +101,26 @@ def test_local_soft_argmax_reads_the_peak_and_ignores_a_far_one():
     corner = torch.zeros(1, 1, 8, 8)
     corner[0, 0, 0, 0] = 1.0
     np.testing.assert_allclose(hm.decode_local_soft_argmax(corner).numpy(), [[[-0.875, -0.875]]])
+
+
+def test_point_term_charges_stray_mass_by_how_far_it_pulls_the_soft_argmax():
+    """All of a map's mass on one cell: the soft-argmax reads that cell's centre, and the point
+    term is the L1 distance from there to the label, whatever the cross-entropy says."""
+    units = torch.tensor([[[0.1, -0.2]]])
+    logits = torch.full((1, 1, 10, 10), -30.0)  # the other cells share e^-30 of the mass
+    logits[0, 0, 7, 2] = 0.0  # row 7, column 2: centre (-1 + 5/10, -1 + 15/10) = (-0.5, 0.5)
+    ce = hm.gaussian_cross_entropy(logits, units, 0.5)
+    both = hm.gaussian_ce_with_points(logits, units, 0.5, weight=3.0)
+    assert both - ce == pytest.approx(3.0 * (abs(-0.5 - 0.1) + abs(0.5 + 0.2)) / 2, rel=1e-5)
+    # at the target itself the soft-argmax is the label (away from the border): no point cost
+    target = hm.gaussian_targets(units, (10, 10), 0.5)
+    exact = torch.log(target / target.sum((-1, -2), keepdim=True))
+    assert hm.gaussian_ce_with_points(exact, units, 0.5, weight=3.0) < 1e-4
+    cfg = train.TrainConfig(loss="heatmap_gaussian_ce", sigma=0.5, point_weight=3.0)
+    model = models.build({"kind": "heatmap_resnet18", "n_points": 1, "logits": True})
+    model.heatmaps = lambda x: logits
+    assert train.criterion(cfg)(model, None, units) == pytest.approx(both.item())
+    with pytest.raises(ValueError, match="point_weight"):
+        train.TrainConfig(loss="heatmap_gaussian_ce", point_weight=-1.0)
+    with pytest.raises(ValueError, match="point_weight is added to loss='heatmap_gaussian_ce' only"):
+        train.TrainConfig(loss="wing", point_weight=1.0)
