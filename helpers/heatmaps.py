@@ -102,9 +102,11 @@ def gaussian_ce_with_points(
     it pulls the soft-argmax point, which is what is deployed; the point term charges that
     mass by how far it pulls.  The cross-entropy keeps each map a peak around the right
     cell, which the point term alone does not ask for (integral regression, Sun et al.,
-    ECCV 2018, trains on both)."""
-    points = decode_soft_argmax(heatmaps.float())
-    return gaussian_cross_entropy(heatmaps, units, sigma) + weight * F.l1_loss(points, units.float())
+    ECCV 2018, trains on both).  With ``weight`` 0 it is the cross-entropy alone, undecoded."""
+    loss = gaussian_cross_entropy(heatmaps, units, sigma)
+    if not weight:
+        return loss
+    return loss + weight * F.l1_loss(decode_soft_argmax(heatmaps.float()), units.float())
 
 
 def decode_argmax(heatmaps: torch.Tensor, refine: bool = True) -> torch.Tensor:

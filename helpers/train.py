@@ -67,17 +67,16 @@ def criterion(cfg: TrainConfig):
     """``loss(model, images, targets)``: coordinate losses compare ``model(images)`` with the
     unit-coordinate targets; heatmap losses compare ``model.heatmaps(images)`` with maps made
     from them (Gaussian: MSE, or cross-entropy of the cells' softmax against the normalised
-    Gaussian; zero-one: cross-entropy over the cells)."""
+    Gaussian, plus ``point_weight`` times an L1 loss on its soft-argmax points; zero-one:
+    cross-entropy over the cells)."""
     from . import heatmaps
 
     if cfg.loss == "heatmap_gaussian":
         return lambda model, x, y: heatmaps.gaussian_mse(model.heatmaps(x), y, cfg.sigma)
-    if cfg.loss == "heatmap_gaussian_ce" and cfg.point_weight:
+    if cfg.loss == "heatmap_gaussian_ce":
         return lambda model, x, y: heatmaps.gaussian_ce_with_points(
             model.heatmaps(x), y, cfg.sigma, cfg.point_weight
         )
-    if cfg.loss == "heatmap_gaussian_ce":
-        return lambda model, x, y: heatmaps.gaussian_cross_entropy(model.heatmaps(x), y, cfg.sigma)
     if cfg.loss == "heatmap_zero_one":
         return lambda model, x, y: heatmaps.zero_one_cross_entropy(model.heatmaps(x), y)
     if cfg.loss not in LOSSES:
