@@ -3,6 +3,7 @@ on the 300-W validation faces: how a setting is chosen before it goes into a ful
 
     python -m helpers.ablation --crops 12000 --input 112 --variant sigma=0.75 --variant stride=2,sigma=2
     python -m helpers.ablation --variant context=0.15,sigma=0.5   # a tighter crop: more pixels per face
+    python -m helpers.ablation --variant erase=0.5   # occlusion: half the crops with a patch painted over
 
 Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, changed by one
 ``--variant``; the first run is always :data:`BASE` itself) on the same number of augmented
@@ -24,6 +25,7 @@ import argparse
 import hashlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import (
@@ -52,11 +54,12 @@ BASE = {
     "batch": 32,
     "context": faces.DEFAULT_CONTEXT,
     "point_weight": 0.0,
+    "erase": 0.0,  # Augment.erase_p: the chance of an occluding patch on a training crop
 }
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
 # settings added after runs were recorded: at their BASE value they stay out of a run's name,
 # so the checkpoints of the runs made before them are still found
-ADDED_LATER = ("context", "point_weight")
+ADDED_LATER = ("context", "point_weight", "erase")
 SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
 
 
@@ -139,9 +142,10 @@ def equal_length_run(
         seed=seed,
     )
     name = run_name(settings, n_crops, input_size, seed)
+    tune = data.tune.with_augment(replace(data.tune.augment, erase_p=settings["erase"]))
     model, history = train.fit(
         model_spec(settings),
-        datasets.equal_budget(data.tune, n_crops, seed),
+        datasets.equal_budget(tune, n_crops, seed),
         data.val,
         name,
         cfg,

@@ -87,3 +87,45 @@ def test_each_loader_worker_draws_its_own_augmentations():
     assert not torch.allclose(seeded[0], seeded[1])  # each worker its own stream
     assert all(torch.equal(a, b) for a, b in zip(seeded, batches(worker_init_fn=seed_worker)))  # reproducible
     assert not torch.allclose(seeded[0][0], seeded[0][1])  # and a new draw for every item
+
+
+def test_occlusion_paints_one_rectangle_of_one_gray_inside_the_image():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    aug = Augment(erase_p=1.0, erase_area=(0.05, 0.2))
+    image = torch.full((1, 40, 60), 2.0)  # outside [0, 1], so no painted gray can equal it
+    for _ in range(50):
+        out = aug.occlude(rng, image.clone())
+        painted = (out != 2.0)[0]
+        rows, cols = painted.any(1).nonzero()[:, 0], painted.any(0).nonzero()[:, 0]
+        h, w = len(rows), len(cols)
+        # one filled rectangle: its bounding box is all painted, every painted value the same gray
+        assert painted.sum() == h * w and rows[-1] - rows[0] + 1 == h and cols[-1] - cols[0] + 1 == w
+        assert out[0][painted].unique().numel() == 1 and 0 <= out[0][painted][0] <= 1
+        assert 0.05 * 2400 * 0.8 <= h * w <= 0.2 * 2400 * 1.2  # its area, up to rounding to pixels
+
+
+def test_no_occlusion_draws_nothing_and_keeps_the_random_stream():
+    import numpy as np
+
+    rng, twin = np.random.default_rng(3), np.random.default_rng(3)
+    image = torch.rand(1, 20, 20)
+    assert torch.equal(Augment(erase_p=0.0).occlude(rng, image), image)
+    assert rng.random() == twin.random()  # runs without occlusion draw the augmentations they did
+
+
+def test_occlusion_leaves_the_targets_where_they_were():
+    plain = two_blob_dataset(Augment(max_rotation=15, max_shift=5, flip_p=0.5), seed=4)
+    hidden = plain.with_augment(Augment(max_rotation=15, max_shift=5, flip_p=0.5, erase_p=1.0))
+    hidden.reseed(4)
+    image, target, _ = hidden[0]
+    _, expected, _ = two_blob_dataset(Augment(max_rotation=15, max_shift=5, flip_p=0.5), seed=4)[0]
+    assert torch.equal(target, expected)  # same affine draw: the labels stay, whatever is painted
+    assert hidden.items is plain.items and plain.augment.erase_p == 0.0  # a view; the original as it was
+
+
+def test_another_augmentation_needs_the_flip_permutation_as_the_dataset_does():
+    ds = KeypointDataset([], (10, 10), NONE)
+    with pytest.raises(ValueError, match="permutation"):
+        ds.with_augment(Augment(flip_p=0.5))
