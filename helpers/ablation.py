@@ -1,15 +1,20 @@
-"""Equal-length training runs of Part 4's heatmap model that differ in a setting or two, scored
-on the 300-W validation faces: how a setting is chosen before it goes into a full run.
+"""Equal-length training runs of Part 4's heatmap model (or Part 3's ResNet18) that differ in a
+setting or two, scored on the 300-W validation faces: how a setting is chosen before it goes
+into a full run.
 
     python -m helpers.ablation --crops 12000 --input 112 --variant sigma=0.75 --variant stride=2,sigma=2
     python -m helpers.ablation --variant context=0.15,sigma=0.5   # a tighter crop: more pixels per face
     python -m helpers.ablation --variant erase=0.5   # occlusion: half the crops with a patch painted over
+    python -m helpers.ablation --model resnet18 --crops 47640 --variant erase=0.5   # 30 epochs of Part 3's
 
 Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, changed by one
 ``--variant``; the first run is always :data:`BASE` itself) on the same number of augmented
 crops of the 300-W training faces (:func:`helpers.datasets.equal_budget`) with the same
-schedule, and prints its validation NME (one pass, no offset or flip; argmax with refinement,
-and each decoder of :data:`SCORED_DECODERS` on the side), its minutes of training and its time
+schedule; ``--model resnet18`` trains notebook 03's from-scratch regression instead
+(:data:`RESNET18`), for as many whole epochs as come nearest to ``--crops``, since its moving
+average of the weights is counted in epochs.  Each run prints its validation NME (one pass,
+no offset or flip; a heatmap model's with argmax and refinement, and with each decoder of
+:data:`SCORED_DECODERS` on the side), its minutes of training and its time
 per face (``--detector``: also its NME from the face detector's boxes, where a tighter crop
 may lose what it gains with the labelled ones).  ``--seeds 0 1`` repeats every run with
 other seeds, which shows how far two runs of the same settings differ: a gap smaller than
@@ -55,23 +60,37 @@ BASE = {
     "context": faces.DEFAULT_CONTEXT,
     "point_weight": 0.0,
     "erase": 0.0,  # Augment.erase_p: the chance of an occluding patch on a training crop
+    "model": "efficientnet_lite",
 }
+# notebook 03's course ResNet18 (gray input, 136 outputs, from scratch) and its training
+RESNET18 = {
+    "model": "resnet18",
+    "lr": 2e-3,
+    "batch": 32,
+    "loss": "wing",
+    "ema": 5.0,  # TrainConfig.ema_epochs
+    "context": 0.25,
+    "erase": 0.0,
+}
+BASES = {base["model"]: base for base in (BASE, RESNET18)}
+OUT = {"efficientnet_lite": "heatmap_ablation.json", "resnet18": "resnet18_ablation.json"}  # in report/
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
 # settings added after runs were recorded: at their BASE value they stay out of a run's name,
 # so the checkpoints of the runs made before them are still found
-ADDED_LATER = ("context", "point_weight", "erase")
+ADDED_LATER = ("context", "point_weight", "erase", "model")
 SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
 
 
-def parse_variant(text: str) -> dict:
-    """``"sigma=0.75,stride=2"`` -> ``{"sigma": 0.75, "stride": 2}``, typed as :data:`BASE` is."""
+def parse_variant(text: str, base: dict = BASE) -> dict:
+    """``"sigma=0.75,stride=2"`` -> ``{"sigma": 0.75, "stride": 2}``, typed as ``base`` is."""
     out = {}
     for item in filter(None, text.split(",")):
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or key not in BASE:
-            raise ValueError(f"bad variant {item!r}: use KEY=VALUE with KEY one of {', '.join(BASE)}")
-        kind = type(BASE[key])
+        if not sep or key not in base or key == "model":
+            known = ", ".join(k for k in base if k != "model")
+            raise ValueError(f"bad variant {item!r}: use KEY=VALUE with KEY one of {known}")
+        kind = type(base[key])
         try:
             out[key] = value.strip().lower() in ("1", "true", "yes") if kind is bool else kind(value)
         except ValueError:
@@ -79,12 +98,23 @@ def parse_variant(text: str) -> dict:
     return out
 
 
+def base_of(settings: dict) -> dict:
+    """The base settings of ``settings``' model (a run recorded before ``model`` existed is
+    Part 4's)."""
+    return BASES[settings.get("model", BASE["model"])]
+
+
 def describe(settings: dict) -> str:
-    """What ``settings`` change in :data:`BASE`, as ``"sigma=0.5, stride=2"`` (or ``"base"``)."""
-    return ", ".join(f"{k}={v}" for k, v in settings.items() if BASE.get(k) != v) or "base"
+    """What ``settings`` change in their model's base, as ``"sigma=0.5, stride=2"`` (or
+    ``"base"``); Part 3's runs start with ``resnet18``."""
+    base = base_of(settings)
+    changed = ", ".join(f"{k}={v}" for k, v in settings.items() if base.get(k) != v) or "base"
+    return changed if base is BASE else f"resnet18: {changed}"
 
 
 def model_spec(settings: dict) -> dict:
+    if base_of(settings) is RESNET18:
+        return {"kind": "resnet18", "n_points": 68, "pretrained": False}  # notebook 03's spec
     return {
         "kind": "heatmap_efficientnet_lite",
         "n_points": 68,
@@ -131,21 +161,36 @@ def equal_length_run(
         raise ValueError(
             f"the crops have context {data.preprocess['context']}, the run asks for {settings['context']}"
         )
-    cfg = train.TrainConfig(
-        epochs=1,
-        lr=settings["lr"],
-        batch_size=settings["batch"],
-        loss="heatmap_gaussian_ce",
-        sigma=settings["sigma"],
-        point_weight=settings["point_weight"],
-        bf16=config.bf16_is_fast(device or config.device()),
-        seed=seed,
-    )
-    name = run_name(settings, n_crops, input_size, seed)
+    bf16 = config.bf16_is_fast(device or config.device())
     tune = data.tune.with_augment(replace(data.tune.augment, erase_p=settings["erase"]))
+    heatmaps = base_of(settings) is BASE
+    if heatmaps:
+        cfg = train.TrainConfig(
+            epochs=1,
+            lr=settings["lr"],
+            batch_size=settings["batch"],
+            loss="heatmap_gaussian_ce",
+            sigma=settings["sigma"],
+            point_weight=settings["point_weight"],
+            bf16=bf16,
+            seed=seed,
+        )
+        train_ds = datasets.equal_budget(tune, n_crops, seed)
+    else:  # whole epochs, as notebook 03 trains: its moving average spans a number of them
+        cfg = train.TrainConfig(
+            epochs=max(1, round(n_crops / len(tune))),
+            lr=settings["lr"],
+            batch_size=settings["batch"],
+            loss=settings["loss"],
+            ema_epochs=settings["ema"],
+            bf16=bf16,
+            seed=seed,
+        )
+        train_ds = tune
+    name = run_name(settings, n_crops, input_size, seed)
     model, history = train.fit(
         model_spec(settings),
-        datasets.equal_budget(tune, n_crops, seed),
+        train_ds,
         data.val,
         name,
         cfg,
@@ -155,13 +200,15 @@ def equal_length_run(
     )
     by_decoder = {
         method: round(inference.nme_percent(models.WithDecoder(model, method), data.val), 3)
-        for method in SCORED_DECODERS
+        for method in (SCORED_DECODERS if heatmaps else ())
     }
     path = train.checkpoint_path(name)
     timings = evaluate.cpu_ms_by_setting(path, data.val.records)
     result = {
-        "val_nme_percent": by_decoder["argmax"],
-        "val_nme_percent_by_decoder": by_decoder,
+        "val_nme_percent": by_decoder["argmax"]
+        if heatmaps
+        else round(inference.nme_percent(model, data.val), 3),
+        **({"val_nme_percent_by_decoder": by_decoder} if heatmaps else {}),
         "minutes": round(history.seconds / 60, 2),
         "cpu_ms_per_face": {f"{d}, {w}": round(v, 2) for (d, w), v in timings.items()},
     }
@@ -221,16 +268,27 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.ablation", description=__doc__.split("\n\n")[0].replace("\n", " ")
     )
-    parser.add_argument("--variant", action="append", default=[], help="KEY=VALUE[,KEY=VALUE] over BASE")
+    parser.add_argument("--variant", action="append", default=[], help="KEY=VALUE[,KEY=VALUE] over the base")
+    parser.add_argument(
+        "--model",
+        choices=list(BASES),
+        default=BASE["model"],
+        help="Part 4's heatmap model or Part 3's ResNet18",
+    )
     parser.add_argument("--crops", type=int, default=12000, help="training crops per run")
     parser.add_argument("--input", type=int, default=112, help="crop side in pixels")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--out", type=Path, default=config.REPORT_DIR / "heatmap_ablation.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default: report/heatmap_ablation.json, or resnet18_ablation.json for Part 3's",
+    )
     parser.add_argument(
         "--detector", action="store_true", help="also score each run from the face detector's boxes"
     )
     parser.add_argument("--table", action="store_true", help="print the runs in --out as a table; train none")
     args = parser.parse_args(argv)
+    args.out = args.out or config.REPORT_DIR / OUT[args.model]
     if args.table:
         if not args.out.exists():
             print(f"error: {args.out}: no runs recorded yet", file=sys.stderr)
@@ -238,7 +296,7 @@ def main(argv=None) -> int:
         print(table(json.loads(args.out.read_text())))
         return 0
     try:
-        variants = [{}] + [parse_variant(v) for v in args.variant]
+        variants = [{}] + [parse_variant(v, BASES[args.model]) for v in args.variant]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -248,7 +306,7 @@ def main(argv=None) -> int:
     entries = []
     for seed in args.seeds:
         for overrides in variants:
-            settings = {**BASE, **overrides}
+            settings = {**BASES[args.model], **overrides}
             context = settings["context"]
             if context not in crops_by_context:
                 crops_by_context[context] = faces.ibug_data(
@@ -261,10 +319,11 @@ def main(argv=None) -> int:
                 )
             result = equal_length_run(settings, data, args.crops, seed, calibrations=calibrations)
             ms = result["cpu_ms_per_face"]
+            decoders = result.get("val_nme_percent_by_decoder", {})
             print(
                 f"{describe(settings):<28} seed {seed}: {result['val_nme_percent']:.3f} % "
-                f"({', '.join(f'{d} {v:.3f}' for d, v in result['val_nme_percent_by_decoder'].items())}) "
-                f"({result['minutes']:.1f} min; ms per face: "
+                + (f"({', '.join(f'{d} {v:.3f}' for d, v in decoders.items())}) " if decoders else "")
+                + f"({result['minutes']:.1f} min; ms per face: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                 + ")"
                 + (f"; detector: {best_detector_nme(result):.3f} %" if calibrations is not None else "")

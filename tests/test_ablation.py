@@ -30,14 +30,17 @@ def test_a_run_is_named_by_its_settings_crops_size_and_seed():
     assert name not in others and len(set(others)) == 4
 
 
-@pytest.mark.parametrize("added, other", [("context", 0.15), ("point_weight", 3.0)])
+@pytest.mark.parametrize(
+    "added, other", [("context", 0.15), ("point_weight", 3.0), ("erase", 0.5), ("model", "resnet18")]
+)
 def test_runs_made_before_a_setting_existed_keep_their_names_and_records(added, other, tmp_path):
     before = {k: v for k, v in ablation.BASE.items() if k != added}
     assert ablation.run_name(ablation.BASE, 12000, 112, 0) == ablation.run_name(before, 12000, 112, 0)
     assert ablation.run_name({**ablation.BASE, added: other}, 12000, 112, 0) != ablation.run_name(
         before, 12000, 112, 0
     )
-    assert ablation.parse_variant(f"{added}={other}") == {added: other}
+    if added != "model":  # the model is chosen with --model, not as a variant
+        assert ablation.parse_variant(f"{added}={other}") == {added: other}
     # a rerun of a run recorded before the setting existed replaces that record
     path = tmp_path / "ablation.json"
     entry = {"crops": 100, "input": 112, "seed": 0}
@@ -48,6 +51,19 @@ def test_runs_made_before_a_setting_existed_keep_their_names_and_records(added, 
         path, [{**entry, "settings": {**ablation.BASE, added: other}, "val_nme_percent": 4.7}]
     )
     assert sorted(e["val_nme_percent"] for e in merged) == [4.7, 4.9]
+
+
+def test_part_3s_runs_have_their_own_base_spec_and_names():
+    resnet = ablation.RESNET18
+    assert ablation.parse_variant("erase=0.5,lr=0.001", resnet) == {"erase": 0.5, "lr": 0.001}
+    for wrong in ("sigma=1", "model=efficientnet_lite"):  # a heatmap setting; the model itself
+        with pytest.raises(ValueError, match="KEY one of lr, batch, loss, ema, context, erase"):
+            ablation.parse_variant(wrong, resnet)
+    assert ablation.describe(resnet) == "resnet18: base"
+    assert ablation.describe({**resnet, "erase": 0.5}) == "resnet18: erase=0.5"
+    assert ablation.describe({**ablation.BASE, "erase": 0.5}) == "erase=0.5"
+    assert ablation.model_spec(resnet) == {"kind": "resnet18", "n_points": 68, "pretrained": False}
+    assert ablation.run_name(resnet, 12000, 112, 0) != ablation.run_name(ablation.BASE, 12000, 112, 0)
 
 
 def test_a_run_refuses_crops_of_another_context():
