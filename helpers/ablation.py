@@ -8,7 +8,8 @@ into a full run.
     python -m helpers.ablation --model resnet18 --crops 47640 --variant erase=0.5   # 30 epochs of Part 3's
 
 Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, changed by one
-``--variant``; the first run is always :data:`BASE` itself) on the same number of augmented
+``--variant``; the first run is :data:`BASE` itself, unless ``--no-base`` says the variants'
+reference is one of them) on the same number of augmented
 crops of the 300-W training faces (:func:`helpers.datasets.equal_budget`) with the same
 schedule; ``--model resnet18`` trains notebook 03's from-scratch regression instead
 (:data:`RESNET18`), for as many whole epochs as come nearest to ``--crops``, since its moving
@@ -287,6 +288,9 @@ def main(argv=None) -> int:
         "--detector", action="store_true", help="also score each run from the face detector's boxes"
     )
     parser.add_argument("--table", action="store_true", help="print the runs in --out as a table; train none")
+    parser.add_argument(
+        "--no-base", action="store_true", help="run the variants alone (their reference is one of them)"
+    )
     args = parser.parse_args(argv)
     args.out = args.out or config.REPORT_DIR / OUT[args.model]
     if args.table:
@@ -296,7 +300,9 @@ def main(argv=None) -> int:
         print(table(json.loads(args.out.read_text())))
         return 0
     try:
-        variants = [{}] + [parse_variant(v, BASES[args.model]) for v in args.variant]
+        variants = [{}] * (not args.no_base) + [parse_variant(v, BASES[args.model]) for v in args.variant]
+        if not variants:
+            raise ValueError("--no-base needs at least one --variant")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -107,6 +107,8 @@ def test_detector_scores_are_by_pass_and_the_calibration_is_kept(face_ckpt, ibug
 def test_a_bad_variant_is_one_line_and_exit_status_2(capsys):
     assert ablation.main(["--variant", "depth=3"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    assert ablation.main(["--no-base"]) == 2  # nothing left to run
+    assert "--no-base needs at least one --variant" in capsys.readouterr().err
 
 
 def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
