@@ -247,11 +247,13 @@ def best_detector_nme(entry: dict) -> float:
 
 
 def table(entries: list[dict]) -> str:
-    """The runs as a Markdown table, each named by what it changes in :data:`BASE`."""
+    """The runs as a Markdown table, each named by what it changes in its model's base; the
+    local soft-argmax column only where there are heatmap runs (a regression has no decoder)."""
+    heatmaps = any(base_of(e["settings"]) is BASE for e in entries)
+    nme, local_column = ("val NME % (argmax)", " local soft-argmax |") if heatmaps else ("val NME %", "")
     lines = [
-        "| run | input px | crops | seed | val NME % (argmax) | local soft-argmax | detector | minutes "
-        "| ms per face |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| run | input px | crops | seed | {nme} |{local_column} detector | minutes | ms per face |",
+        "|---|---|---|---|---|" + "---|" * heatmaps + "---|---|---|",
     ]
     for e in sorted(entries, key=lambda e: (e["input"], e["crops"], e["val_nme_percent"], e["seed"])):
         ms = e.get("cpu_ms_per_face", {})
@@ -259,7 +261,7 @@ def table(entries: list[dict]) -> str:
         local = e.get("val_nme_percent_by_decoder", {}).get("local_soft_argmax", float("nan"))
         lines.append(
             f"| {describe(e['settings'])} | {e['input']} | {e['crops']:,} | {e['seed']} | "
-            f"{e['val_nme_percent']:.3f} | {local:.3f} | {best_detector_nme(e):.3f} | "
+            f"{e['val_nme_percent']:.3f} |" + f" {local:.3f} |" * heatmaps + f" {best_detector_nme(e):.3f} | "
             f"{e['minutes']:.1f} | {one:.1f} |"
         )
     return "\n".join(lines)

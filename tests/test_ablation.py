@@ -131,3 +131,11 @@ def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     assert rows[1].startswith("| base | 112 | 12,000 | 0 | 4.400 |")
     assert rows[1].endswith("| 4.900 | 8.0 | 20.0 |")  # the detector's best number of passes
     assert ablation.main(["--table", "--out", str(tmp_path / "none.json")]) == 2
+    resnet = tmp_path / "resnet18.json"  # a regression has no decoders: no column for them
+    ablation.merge_results(
+        resnet, [{**entry, "settings": ablation.RESNET18, "val_nme_percent": 5.2, **timed}]
+    )
+    assert ablation.main(["--table", "--model", "resnet18", "--out", str(resnet)]) == 0
+    header, rule, row = capsys.readouterr().out.splitlines()
+    assert "soft-argmax" not in header and header.count("|") == rule.count("|") == row.count("|") == 9
+    assert row == "| resnet18: base | 112 | 12,000 | 0 | 5.200 | 4.900 | 8.0 | 20.0 |"
