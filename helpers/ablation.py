@@ -4,8 +4,7 @@ into a full run.
 
     python -m helpers.ablation --crops 12000 --input 112 --variant sigma=0.75 --variant stride=2,sigma=2
     python -m helpers.ablation --variant context=0.15,sigma=0.5   # a tighter crop: more pixels per face
-    python -m helpers.ablation --variant erase=0.5   # occlusion: half the crops with a patch painted over
-    python -m helpers.ablation --model resnet18 --crops 47640 --variant erase=0.5   # 30 epochs of Part 3's
+    python -m helpers.ablation --model resnet18 --crops 47640 --variant lr=0.004   # 30 epochs of Part 3's
 
 Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, changed by one
 ``--variant``; the first run is :data:`BASE` itself, unless ``--no-base`` says the variants'
@@ -31,7 +30,6 @@ import argparse
 import hashlib
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from . import (
@@ -60,7 +58,6 @@ BASE = {
     "batch": 32,
     "context": faces.DEFAULT_CONTEXT,
     "point_weight": 0.0,
-    "erase": 0.0,  # Augment.erase_p: the chance of an occluding patch on a training crop
     "model": "efficientnet_lite",
 }
 # notebook 03's course ResNet18 (gray input, 136 outputs, from scratch) and its training
@@ -71,14 +68,13 @@ RESNET18 = {
     "loss": "wing",
     "ema": 5.0,  # TrainConfig.ema_epochs
     "context": 0.25,
-    "erase": 0.0,
 }
 BASES = {base["model"]: base for base in (BASE, RESNET18)}
 OUT = {"efficientnet_lite": "heatmap_ablation.json", "resnet18": "resnet18_ablation.json"}  # in report/
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
 # settings added after runs were recorded: at their BASE value they stay out of a run's name,
 # so the checkpoints of the runs made before them are still found
-ADDED_LATER = ("context", "point_weight", "erase", "model")
+ADDED_LATER = ("context", "point_weight", "model")
 SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
 
 
@@ -163,7 +159,6 @@ def equal_length_run(
             f"the crops have context {data.preprocess['context']}, the run asks for {settings['context']}"
         )
     bf16 = config.bf16_is_fast(device or config.device())
-    tune = data.tune.with_augment(replace(data.tune.augment, erase_p=settings["erase"]))
     heatmaps = base_of(settings) is BASE
     if heatmaps:
         cfg = train.TrainConfig(
@@ -176,10 +171,10 @@ def equal_length_run(
             bf16=bf16,
             seed=seed,
         )
-        train_ds = datasets.equal_budget(tune, n_crops, seed)
+        train_ds = datasets.equal_budget(data.tune, n_crops, seed)
     else:  # whole epochs, as notebook 03 trains: its moving average spans a number of them
         cfg = train.TrainConfig(
-            epochs=max(1, round(n_crops / len(tune))),
+            epochs=max(1, round(n_crops / len(data.tune))),
             lr=settings["lr"],
             batch_size=settings["batch"],
             loss=settings["loss"],
@@ -187,7 +182,7 @@ def equal_length_run(
             bf16=bf16,
             seed=seed,
         )
-        train_ds = tune
+        train_ds = data.tune
     name = run_name(settings, n_crops, input_size, seed)
     model, history = train.fit(
         model_spec(settings),

@@ -1,5 +1,4 @@
-"""Keypoint-aware augmentation: a random affine map (flip, rotation, scale, shift), photometric
-jitter and occlusion.
+"""Keypoint-aware augmentation: a random affine map (flip, rotation, scale, shift) and photometric jitter.
 
 The geometric part returns a matrix for :mod:`helpers.geometry`, so image and keypoints
 move together, and a flag saying whether the face was mirrored: a mirrored face must
@@ -23,13 +22,6 @@ class Augment:
 
     ``max_shift`` is in input pixels; ``scale`` is a (low, high) zoom range; brightness and
     contrast are the relative jitter amplitudes (0.2 means factors in [0.8, 1.2]).
-
-    ``erase_p`` is the chance that a random rectangle of the image is painted over with one
-    random gray (random erasing, as torchvision's ``RandomErasing``, drawn from the dataset's
-    own generator so a re-run draws the same ones): a stand-in for the hands, hair and glasses
-    that hide parts of faces in the wild.  The points under it keep their labels, so the network
-    learns to place them from the rest of the face.  ``erase_area`` is the rectangle's area as a
-    (low, high) fraction of the image's; its aspect ratio is drawn log-uniformly in [1/3, 3].
     """
 
     max_rotation: float = 15.0
@@ -38,8 +30,6 @@ class Augment:
     flip_p: float = 0.5
     brightness: float = 0.2
     contrast: float = 0.2
-    erase_p: float = 0.0
-    erase_area: tuple[float, float] = (0.02, 0.2)
 
     def sample_affine(self, rng: np.random.Generator, frame_wh: tuple[int, int]) -> tuple[np.ndarray, bool]:
         """A random map from the un-augmented input frame to the augmented one."""
@@ -58,19 +48,6 @@ class Augment:
         if self.contrast:
             image = TF.adjust_contrast(image, float(rng.uniform(1 - self.contrast, 1 + self.contrast)))
         return image
-
-    def occlude(self, rng: np.random.Generator, image: torch.Tensor) -> torch.Tensor:
-        """With chance ``erase_p``, one rectangle of a float image in [0, 1] (``C x H x W``) set to
-        a random gray; the rectangle lies wholly inside the image."""
-        if not self.erase_p or rng.random() >= self.erase_p:
-            return image
-        height, width = image.shape[-2:]
-        area = rng.uniform(*self.erase_area) * height * width
-        aspect = np.exp(rng.uniform(np.log(1 / 3), np.log(3)))
-        h = int(np.clip(round(np.sqrt(area * aspect)), 1, height))
-        w = int(np.clip(round(np.sqrt(area / aspect)), 1, width))
-        top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
-        return TF.erase(image, top, left, h, w, torch.tensor(float(rng.random()), dtype=image.dtype))
 
 
 NONE = Augment(max_rotation=0.0, max_shift=0.0, flip_p=0.0, brightness=0.0, contrast=0.0)

@@ -77,7 +77,7 @@ class KeypointDataset(Dataset):
         image, points, _ = self.sample(index)
         tensor = to_unit_float(image)
         if self.augment != NONE:
-            tensor = self.augment.occlude(self.rng, self.augment.jitter(self.rng, tensor))
+            tensor = self.augment.jitter(self.rng, tensor)
         target = torch.from_numpy(geometry.to_unit(points, self.input_wh))
         return centre(tensor), target, index
 
@@ -88,16 +88,9 @@ class KeypointDataset(Dataset):
     def unaugmented(self) -> KeypointDataset:
         """The same items as they are, without augmentation: what predictions are scored on.
         A shallow copy, so the frames are shared, not duplicated."""
-        return self.with_augment(NONE)
-
-    def with_augment(self, augment: Augment) -> KeypointDataset:
-        """The same items under another augmentation (a shallow copy: the frames are shared, so
-        runs that differ only in augmentation need not crop the faces again)."""
-        if augment.flip_p and self.flip_permutation is None:
-            raise ValueError("horizontal flips need the markup's left/right permutation")
-        other = copy.copy(self)
-        other.augment = augment
-        return other
+        plain = copy.copy(self)
+        plain.augment = NONE
+        return plain
 
     def input_to_original(self, index: int, points_input: np.ndarray) -> np.ndarray:
         """Map points predicted on the un-augmented input of item ``index`` back to its photo."""

@@ -24,7 +24,6 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import checkpoint, config, inference
-from .augment import Augment
 from .checkpoint import checkpoint_path  # noqa: F401  (the notebooks name runs through train)
 from .datasets import keypoint_datasets, seed_worker
 from .models import build
@@ -389,18 +388,8 @@ def _made_alike(path: Path, cfg: TrainConfig, made_of: dict, unreadable: str) ->
         print(f"{unreadable} ({exc})")
         return None
     stored = {**asdict(TrainConfig()), **ckpt["train_config"]}  # settings added since default
-    same = stored == asdict(cfg) and all(_as_made_now(k, ckpt.get(k)) == v for k, v in made_of.items())
+    same = stored == asdict(cfg) and all(ckpt.get(k) == v for k, v in made_of.items())
     return ckpt if same else None
-
-
-def _as_made_now(key: str, stored):
-    """A stored ``made_of`` entry as it would be written today: augmentation settings added
-    since it was stored (occlusion, ``Augment.erase_p``) take their defaults, which change
-    nothing, so the run trained before they existed is still found."""
-    if key != "augment" or stored is None:
-        return stored
-    defaults = asdict(Augment())
-    return [{**defaults, **entry} for entry in stored]
 
 
 def _restore(state: dict, parts: dict, generator, train_ds) -> tuple[History, dict | None, float]:
