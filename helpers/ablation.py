@@ -158,30 +158,24 @@ def equal_length_run(
         raise ValueError(
             f"the crops have context {data.preprocess['context']}, the run asks for {settings['context']}"
         )
-    bf16 = config.bf16_is_fast(device or config.device())
+    shared = {
+        "lr": settings["lr"],
+        "batch_size": settings["batch"],
+        "bf16": config.bf16_is_fast(device or config.device()),
+        "seed": seed,
+    }
     heatmaps = base_of(settings) is BASE
     if heatmaps:
-        cfg = train.TrainConfig(
-            epochs=1,
-            lr=settings["lr"],
-            batch_size=settings["batch"],
-            loss="heatmap_gaussian_ce",
-            sigma=settings["sigma"],
-            point_weight=settings["point_weight"],
-            bf16=bf16,
-            seed=seed,
-        )
+        loss = {
+            "loss": "heatmap_gaussian_ce",
+            "sigma": settings["sigma"],
+            "point_weight": settings["point_weight"],
+        }
+        cfg = train.TrainConfig(epochs=1, **loss, **shared)
         train_ds = datasets.equal_budget(data.tune, n_crops, seed)
     else:  # whole epochs, as notebook 03 trains: its moving average spans a number of them
-        cfg = train.TrainConfig(
-            epochs=max(1, round(n_crops / len(data.tune))),
-            lr=settings["lr"],
-            batch_size=settings["batch"],
-            loss=settings["loss"],
-            ema_epochs=settings["ema"],
-            bf16=bf16,
-            seed=seed,
-        )
+        epochs = max(1, round(n_crops / len(data.tune)))
+        cfg = train.TrainConfig(epochs=epochs, loss=settings["loss"], ema_epochs=settings["ema"], **shared)
         train_ds = data.tune
     name = run_name(settings, n_crops, input_size, seed)
     model, history = train.fit(
@@ -297,7 +291,8 @@ def main(argv=None) -> int:
         print(table(json.loads(args.out.read_text())))
         return 0
     try:
-        variants = [{}] * (not args.no_base) + [parse_variant(v, BASES[args.model]) for v in args.variant]
+        base_run = [] if args.no_base else [{}]
+        variants = base_run + [parse_variant(v, BASES[args.model]) for v in args.variant]
         if not variants:
             raise ValueError("--no-base needs at least one --variant")
     except ValueError as exc:
