@@ -14,10 +14,9 @@ schedule; ``--model resnet18`` trains notebook 03's from-scratch regression inst
 (:data:`RESNET18`), for as many whole epochs as come nearest to ``--crops``, since its moving
 average of the weights is counted in epochs.  Each run prints its validation NME (one pass,
 no offset or flip; a heatmap model's with argmax and refinement, and with each decoder of
-:data:`SCORED_DECODERS` on the side; then as deployed, one pass with the per-point offset
-and with the best shape correction of :mod:`helpers.correction`), its minutes of training
-and its time per face (``--detector``: also its NME from the face detector's boxes, where a
-tighter crop may lose what it gains with the labelled ones).  ``--seeds 0 1`` repeats every run with
+:data:`SCORED_DECODERS` on the side), its minutes of training and its time
+per face (``--detector``: also its NME from the face detector's boxes, where a tighter crop
+may lose what it gains with the labelled ones).  ``--seeds 0 1`` repeats every run with
 other seeds, which shows how far two runs of the same settings differ: a gap smaller than
 that says nothing.  Runs are checkpoints like any other (``checkpoints/ablation_*.pt``), so
 a repeated command only scores and times them; the results are merged into ``--out`` (a JSON
@@ -36,7 +35,6 @@ from pathlib import Path
 from . import (
     checkpoint,
     config,
-    correction,
     datasets,
     detect,
     download,
@@ -48,7 +46,6 @@ from . import (
     train,
 )
 from .landmarker import Landmarker
-from .landmarks68 import FLIP_PERMUTATION
 
 # notebook 04's model, training and crop settings; a variant overrides some of them
 BASE = {
@@ -132,16 +129,12 @@ def run_name(settings: dict, n_crops: int, input_size: int, seed: int) -> str:
 
 
 def detector_nme_by_passes(
-    path: Path, records, calibrations: dict[str, detect.Calibration], inference: dict | None = None
+    path: Path, records, calibrations: dict[str, detect.Calibration]
 ) -> dict[int, float]:
     """Validation NME (%) from the face detector's boxes, by number of passes, as notebook 04
     chooses them (:func:`helpers.evaluate.choose_passes`): a setting that only pays with the
-    labelled boxes (a tighter crop cuts off more of a badly boxed face) shows here.  The run's
-    checkpoint gets ``inference`` as its test-time settings first (none: the network alone)."""
-    ckpt = checkpoint.load_checkpoint(path)  # set whole: update() would merge into earlier settings
-    ckpt["calibration"] = {name: cal.__dict__ for name, cal in calibrations.items()}
-    ckpt["inference"] = dict(inference or {})
-    checkpoint.save(path, ckpt)
+    labelled boxes (a tighter crop cuts off more of a badly boxed face) shows here."""
+    checkpoint.update(path, calibration={name: cal.__dict__ for name, cal in calibrations.items()})
     _, by_passes = evaluate.choose_passes(records, Landmarker(path))
     return {n: round(v, 3) for n, v in by_passes.items()}
 
@@ -158,11 +151,8 @@ def equal_length_run(
     its validation NME (%) with argmax and with each of :data:`SCORED_DECODERS`, minutes of
     training and milliseconds per face on 2 CPU threads
     (:func:`helpers.evaluate.cpu_ms_by_setting`, over the validation faces; a finer map or a
-    larger encoder must still fit the time budget); its validation NME as a notebook deploys
-    it (its best decoder, with and without flip averaging, with the offset alone and with a
-    shape correction of each of :data:`helpers.correction.RIDGES`); with detector
-    ``calibrations``, also its NME from the detector's boxes (:func:`detector_nme_by_passes`),
-    of the network alone and as deployed."""
+    larger encoder must still fit the time budget); with detector ``calibrations``, also its
+    NME from the detector's boxes (:func:`detector_nme_by_passes`)."""
     input_size = data.preprocess["input_size"]
     if data.preprocess["context"] != settings["context"]:
         raise ValueError(
@@ -202,12 +192,6 @@ def equal_length_run(
         method: round(inference.nme_percent(models.WithDecoder(model, method), data.val), 3)
         for method in (SCORED_DECODERS if heatmaps else ())
     }
-    # as a notebook deploys it: its best decoder, then each correction fit on the training faces
-    decoder = {"decode": min(by_decoder, key=by_decoder.get), "beta": 1.0} if heatmaps else {}
-    deployed = models.WithDecoder(model, **decoder) if heatmaps else model
-    with_shape, corrected = inference.choose_settings(
-        deployed, data.val, data.offset, FLIP_PERMUTATION, ridges=correction.RIDGES
-    )
     path = train.checkpoint_path(name)
     timings = evaluate.cpu_ms_by_setting(path, data.val.records)
     result = {
@@ -215,7 +199,6 @@ def equal_length_run(
         if heatmaps
         else round(inference.nme_percent(model, data.val), 3),
         **({"val_nme_percent_by_decoder": by_decoder} if heatmaps else {}),
-        "val_nme_percent_corrected": {f"{way}, {what}": round(v, 3) for (way, what), v in corrected.items()},
         "minutes": round(history.seconds / 60, 2),
         "cpu_ms_per_face": {f"{d}, {w}": round(v, 2) for (d, w), v in timings.items()},
     }
@@ -223,14 +206,6 @@ def equal_length_run(
         result["val_nme_percent_detector_by_passes"] = detector_nme_by_passes(
             path, data.val.records, calibrations
         )
-        # as deployed, with the offset alone and (where it paid) with the shape correction
-        offset_alone, _ = inference.choose_settings(deployed, data.val, data.offset, FLIP_PERMUTATION)
-        ways = {"with offset": offset_alone, "shape correction": with_shape}
-        result["val_nme_percent_detector_deployed"] = {
-            what: detector_nme_by_passes(path, data.val.records, calibrations, {**decoder, **chosen})
-            for what, chosen in ways.items()
-            if what == "with offset" or "shape_correction" in chosen
-        }
     return result
 
 
@@ -260,33 +235,23 @@ def best_detector_nme(entry: dict) -> float:
     return min(entry.get("val_nme_percent_detector_by_passes", {}).values(), default=float("nan"))
 
 
-def corrected_nme(entry: dict) -> tuple[float, float]:
-    """A run's validation NME (%) with one pass as deployed (its best decoder) with the
-    offset alone, and with the best shape correction (NaN where it was not scored)."""
-    scores = entry.get("val_nme_percent_corrected", {})
-    shape = [v for k, v in scores.items() if k.startswith("one pass, shape correction")]
-    return scores.get("one pass, with offset", float("nan")), min(shape, default=float("nan"))
-
-
 def table(entries: list[dict]) -> str:
     """The runs as a Markdown table, each named by what it changes in its model's base; the
     local soft-argmax column only where there are heatmap runs (a regression has no decoder)."""
     heatmaps = any(base_of(e["settings"]) is BASE for e in entries)
     nme, local_column = ("val NME % (argmax)", " local soft-argmax |") if heatmaps else ("val NME %", "")
     lines = [
-        f"| run | input px | crops | seed | {nme} |{local_column} offset | shape correction | detector "
-        "| minutes | ms per face |",
-        "|---|---|---|---|---|" + "---|" * heatmaps + "---|---|---|---|---|",
+        f"| run | input px | crops | seed | {nme} |{local_column} detector | minutes | ms per face |",
+        "|---|---|---|---|---|" + "---|" * heatmaps + "---|---|---|",
     ]
     for e in sorted(entries, key=lambda e: (e["input"], e["crops"], e["val_nme_percent"], e["seed"])):
         ms = e.get("cpu_ms_per_face", {})
         one = next((v for k, v in ms.items() if k.endswith("one pass")), float("nan"))
         local = e.get("val_nme_percent_by_decoder", {}).get("local_soft_argmax", float("nan"))
-        offset, shape = corrected_nme(e)
         lines.append(
             f"| {describe(e['settings'])} | {e['input']} | {e['crops']:,} | {e['seed']} | "
-            f"{e['val_nme_percent']:.3f} |" + f" {local:.3f} |" * heatmaps + f" {offset:.3f} | {shape:.3f} | "
-            f"{best_detector_nme(e):.3f} | {e['minutes']:.1f} | {one:.1f} |"
+            f"{e['val_nme_percent']:.3f} |" + f" {local:.3f} |" * heatmaps + f" {best_detector_nme(e):.3f} | "
+            f"{e['minutes']:.1f} | {one:.1f} |"
         )
     return "\n".join(lines)
 
@@ -356,7 +321,6 @@ def main(argv=None) -> int:
             print(
                 f"{describe(settings):<28} seed {seed}: {result['val_nme_percent']:.3f} % "
                 + (f"({', '.join(f'{d} {v:.3f}' for d, v in decoders.items())}) " if decoders else "")
-                + "(offset {:.3f}, shape correction {:.3f}) ".format(*corrected_nme(result))
                 + f"({result['minutes']:.1f} min; ms per face: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                 + ")"

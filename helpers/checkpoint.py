@@ -16,10 +16,8 @@ code, whoever made the file.  Its keys:
 ``preprocess``
     ``{"input_size", "context"}``: the face crop a 68-point face model expects.
 ``inference``
-    test-time settings chosen on validation: ``flip``, ``offset``, where it paid a
-    ``shape_correction`` (``{"reference", "bias", "mean", "matrix", "ridge"}``, see
-    :mod:`helpers.correction`) and, for heatmaps, ``decode`` and ``beta`` (see
-    :func:`helpers.inference.choose_settings`).
+    test-time settings chosen on validation: ``flip``, ``offset`` and, for heatmaps,
+    ``decode`` and ``beta`` (see :func:`helpers.inference.choose_settings`).
 ``calibration``
     how each face-detector stage's boxes become the model's boxes: ``{stage: {"dx", "dy",
     "scale"}}`` (:class:`helpers.detect.Calibration`, :data:`helpers.detect.STAGES`).  A file
@@ -226,8 +224,7 @@ def require_face_model(ckpt: dict, path: str | Path) -> dict:
 
 def inference_settings(ckpt: dict, path: str | Path) -> dict:
     """The checkpoint's test-time settings, checked: an ``offset`` of one ``(x, y)`` per
-    point (a wrong shape would broadcast into silently wrong landmarks), a
-    ``shape_correction`` of :mod:`helpers.correction`'s shapes, a known decoder,
+    point (a wrong shape would broadcast into silently wrong landmarks), a known decoder,
     a whole number of detector passes, a calibration of three numbers."""
     from .heatmaps import DECODERS
 
@@ -239,21 +236,6 @@ def inference_settings(ckpt: dict, path: str | Path) -> dict:
             raise CheckpointError(
                 f"{path}: its inference offset has shape {offset.shape}, not {k} finite (x, y) pairs"
             )
-    linear = settings.get("shape_correction")
-    if linear is not None:
-        shapes = {"reference": (k, 2), "bias": (k, 2), "mean": (k, 2), "matrix": (2 * k, 2 * k)}
-        if settings.get("offset") is None or not isinstance(linear, dict) or set(shapes) - set(linear):
-            raise CheckpointError(
-                f"{path}: its shape correction needs an offset, a reference, a bias, a mean and a "
-                "matrix (see helpers.correction)"
-            )
-        for name, shape in shapes.items():
-            part = np.asarray(linear[name], dtype=np.float64)
-            if part.shape != shape or not np.isfinite(part).all():
-                raise CheckpointError(
-                    f"{path}: its shape correction's {name} has shape {part.shape}, "
-                    f"not {shape} finite numbers"
-                )
     passes = settings.get("passes")
     if passes is not None and (not isinstance(passes, int) or isinstance(passes, bool) or passes < 1):
         raise CheckpointError(f"{path}: its detector passes must be a whole number from 1, not {passes!r}")

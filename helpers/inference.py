@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from . import correction, geometry, metrics
+from . import geometry, metrics
 
 
 @torch.inference_mode()
@@ -103,54 +102,31 @@ def mean_residual(model, dataset, flip_permutation=None) -> np.ndarray:
     other annotators, whose habits the network partly learns.  Estimated on the 300-W
     *training* faces and added to every prediction (the notebooks show what it buys)."""
     units = predict_units(model, dataset, flip_permutation=flip_permutation)
-    return correction.fit(units, unit_labels(dataset)).offset
-
-
-def unit_labels(dataset) -> np.ndarray:
-    """``N x K x 2`` labels of the dataset's un-augmented inputs, in unit coordinates."""
-    return np.stack(
+    targets = np.stack(
         [geometry.to_unit(dataset.sample(i, augment=False)[1], dataset.input_wh) for i in range(len(dataset))]
     )
+    return (targets - units).mean(0)
 
 
 def choose_settings(
-    model,
-    val_ds,
-    offset_faces,
-    flip_permutation,
-    min_gain: float = FLIP_MIN_GAIN,
-    allow_flip: bool = True,
-    ridges: Sequence[float] = (),
+    model, val_ds, offset_faces, flip_permutation, min_gain: float = FLIP_MIN_GAIN, allow_flip: bool = True
 ) -> tuple[dict, dict]:
     """Test-time settings for a trained model, for :func:`helpers.train.record_inference`:
     the per-point ``offset`` (:func:`mean_residual` on ``offset_faces``, the 300-W training
     faces) and ``flip`` averaging, kept only if it lowers NME on ``val_ds`` by ``min_gain``
     points with each way's own offset, and if ``allow_flip`` (the notebooks allow it where the
-    time per face with it stays within their budget).  With ``ridges``, also a shape
-    correction (:func:`helpers.correction.fit` on ``offset_faces``) for each ridge; the one
-    that scores best on ``val_ds`` is kept if it lowers NME by ``min_gain`` points more than
-    the offset alone.  Also returns the validation NME of every combination, keyed ``(way,
-    correction)``, so a notebook can show what each buys."""
-    scores, fits = {}, {}
-    labels = unit_labels(offset_faces)
+    time per face with it stays within their budget).  Also returns the validation NME of
+    every combination, so a notebook can show what each buys."""
+    scores, offsets = {}, {}
     for flip in (False, True):
         perm = flip_permutation if flip else None
+        offsets[flip] = mean_residual(model, offset_faces, perm)
         way = "flip averaging" if flip else "one pass"
-        train_units = predict_units(model, offset_faces, flip_permutation=perm)
-        units = predict_units(model, val_ds, flip_permutation=perm)  # one pass scores every column
+        units = predict_units(model, val_ds, flip_permutation=perm)  # one pass scores both columns
         scores[(way, "network alone")] = _nme_of_units(units, val_ds)
-        fits[(way, "with offset")] = correction.fit(train_units, labels)
-        for ridge in ridges:
-            fits[(way, f"shape correction, ridge {ridge:g}")] = correction.fit(train_units, labels, ridge)
-        for key in [k for k in fits if k[0] == way]:
-            scores[key] = _nme_of_units(fits[key](units), val_ds)
+        scores[(way, "with offset")] = _nme_of_units(units + offsets[flip].astype(np.float32), val_ds)
     use_flip = (
         allow_flip
         and scores[("flip averaging", "with offset")] <= scores[("one pass", "with offset")] - min_gain
     )
-    way = "flip averaging" if use_flip else "one pass"
-    kept = (way, "with offset")
-    best = min((k for k in fits if k[0] == way), key=scores.__getitem__)
-    if scores[best] <= scores[kept] - min_gain:
-        kept = best
-    return {"flip": use_flip, **fits[kept].to_settings()}, scores
+    return {"flip": use_flip, "offset": offsets[use_flip].tolist()}, scores

@@ -13,8 +13,7 @@ whether test-time flip averaging is worth its cost for this model, how many pass
 face gets and, for a heatmap model, which decoder reads its maps best (``inference``, chosen
 on validation data), and the mean offset per point between the model and the 300-W labels,
 measured on the training faces (``inference["offset"]``, see
-:func:`helpers.inference.mean_residual`), with, where it paid on validation, a correction that
-depends on the predicted shape (``inference["shape_correction"]``, :mod:`helpers.correction`).
+:func:`helpers.inference.mean_residual`).
 
 Detector boxes are only a first guess of the landmark box the model was trained on, so a
 detected face is predicted more than once: each pass after the first in the box of the last
@@ -35,7 +34,6 @@ from .checkpoint import (
     load_checkpoint,
     require_face_model,
 )
-from .correction import ShapeCorrection
 from .cpu_runtime import RUNTIMES, OnnxModel, resolve
 from .detect import STAGES, Calibration, FaceDetector, checked_stages
 from .faces import crop_matrix
@@ -113,8 +111,7 @@ class Landmarker:
     :class:`helpers.checkpoint.CheckpointError` that says what it is).
     ``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
     ``passes``: predictions per detected face (``None``: the checkpoint's choice, else two).
-    ``offset``: add the checkpoint's per-point offset and shape correction, if it has them
-    (:mod:`helpers.correction`; ``False`` to see the raw network).
+    ``offset``: add the checkpoint's per-point offset, if it has one (``False`` to see the raw network).
     ``runtime``: what runs the network: ``"auto"`` is ONNX Runtime on a CPU where it is installed
     (float32; about twice as fast per face as PyTorch, :mod:`helpers.cpu_runtime`), else
     PyTorch; ``"torch"`` or ``"onnxruntime"`` choose.
@@ -162,7 +159,10 @@ class Landmarker:
         self.passes = (
             int(inference.get("passes", DEFAULT_PASSES)) if passes is None else _checked_passes(passes)
         )
-        self.correction = ShapeCorrection.from_settings(inference) if offset else None
+        stored = inference.get("offset") if offset else None
+        self.offset = (
+            None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
+        )
         self.calibrations = {
             name: Calibration(**cal) for name, cal in detector_calibrations(ckpt, checkpoint).items()
         }
@@ -208,10 +208,12 @@ class Landmarker:
             return np.zeros((0, self.model.n_points, 2), np.float32)
         batch, mats = self.crops(gray, boxes)
         batch = batch.to(self.device, self.dtype).contiguous(memory_format=self._layout)
-        flip = FLIP_PERMUTATION if self.flip else None
-        units = predict_batch(self._network, batch, flip).float().cpu().numpy()
-        if self.correction is not None:
-            units = self.correction(units)
+        units = (
+            predict_batch(self._network, batch, FLIP_PERMUTATION if self.flip else None, self.offset)
+            .float()
+            .cpu()
+            .numpy()
+        )
         pixels = geometry.from_unit(units, (self.input_size, self.input_size))
         return np.stack([geometry.apply(geometry.invert(m), p) for m, p in zip(mats, pixels)])
 

@@ -100,12 +100,6 @@ def test_detector_scores_are_by_pass_and_the_calibration_is_kept(face_ckpt, ibug
     by_passes = ablation.detector_nme_by_passes(path, faces, calibrations)
     assert sorted(by_passes) == [1, 2, 3, 4] and all(v > 0 for v in by_passes.values())
     assert checkpoint.load_checkpoint(path)["calibration"] == {"haar": calibrations["haar"].__dict__}
-    # as deployed: the settings given are the checkpoint's while it is scored, and none after a plain call
-    deployed = {"flip": True, "offset": [[0.01, 0.0]] * 68}
-    with_offset = ablation.detector_nme_by_passes(path, faces, calibrations, deployed)
-    assert checkpoint.load_checkpoint(path)["inference"] == deployed and with_offset != by_passes
-    assert ablation.detector_nme_by_passes(path, faces, calibrations) == by_passes
-    assert checkpoint.load_checkpoint(path)["inference"] == {}
 
 
 def test_a_bad_variant_is_one_line_and_exit_status_2(capsys):
@@ -121,13 +115,6 @@ def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     timed = {
         "cpu_ms_per_face": {"float32, one pass": 20.0, "float32, flip": 28.0},
         "val_nme_percent_detector_by_passes": {"1": 5.2, "2": 4.9},
-        "val_nme_percent_corrected": {
-            "one pass, network alone": 4.4,
-            "one pass, with offset": 4.3,
-            "one pass, shape correction, ridge 0.001": 4.0,
-            "one pass, shape correction, ridge 0.01": 4.1,
-            "flip averaging, shape correction, ridge 0.001": 3.9,
-        },
     }
     ablation.merge_results(
         path,
@@ -138,10 +125,9 @@ def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     )
     assert ablation.main(["--table", "--out", str(path)]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
-    assert rows[0].startswith("| sigma=0.5 | 112 | 12,000 | 0 | 4.100 | nan | nan | nan | nan |")
+    assert rows[0].startswith("| sigma=0.5 | 112 | 12,000 | 0 | 4.100 | nan | nan |")
     assert rows[1].startswith("| base | 112 | 12,000 | 0 | 4.400 |")
-    # one pass: the offset alone and the best shape correction; the detector's best number of passes
-    assert rows[1].endswith("| 4.300 | 4.000 | 4.900 | 8.0 | 20.0 |")
+    assert rows[1].endswith("| 4.900 | 8.0 | 20.0 |")  # the detector's best number of passes
     assert ablation.main(["--table", "--out", str(tmp_path / "none.json")]) == 2
     resnet = tmp_path / "resnet18.json"  # a regression has no decoders: no column for them
     ablation.merge_results(
@@ -149,5 +135,5 @@ def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     )
     assert ablation.main(["--table", "--model", "resnet18", "--out", str(resnet)]) == 0
     header, rule, row = capsys.readouterr().out.splitlines()
-    assert "soft-argmax" not in header and header.count("|") == rule.count("|") == row.count("|") == 11
-    assert row == "| resnet18: base | 112 | 12,000 | 0 | 5.200 | 4.300 | 4.000 | 4.900 | 8.0 | 20.0 |"
+    assert "soft-argmax" not in header and header.count("|") == rule.count("|") == row.count("|") == 9
+    assert row == "| resnet18: base | 112 | 12,000 | 0 | 5.200 | 4.900 | 8.0 | 20.0 |"

@@ -68,30 +68,6 @@ def test_bad_boxes_are_named(lm, boxes, why):
     [
         ({"inference": {"offset": [[0.1, 0.2]]}}, r"offset has shape \(1, 2\), not 68"),
         ({"inference": {"offset": [[float("nan"), 0.0]] * 68}}, "not 68 finite"),
-        (
-            {
-                "inference": {
-                    "shape_correction": {k: [[0.0, 0.0]] * 68 for k in ("reference", "bias", "mean")}
-                }
-            },
-            "shape correction needs an offset",
-        ),
-        (
-            {"inference": {"offset": [[0.0, 0.0]] * 68, "shape_correction": {"mean": [[0.0, 0.0]] * 68}}},
-            "needs an offset, a reference, a bias, a mean and a matrix",
-        ),
-        (
-            {
-                "inference": {
-                    "offset": [[0.0, 0.0]] * 68,
-                    "shape_correction": {
-                        **{k: [[0.0, 0.0]] * 68 for k in ("reference", "bias", "mean")},
-                        "matrix": [[0.0] * 68] * 136,
-                    },
-                }
-            },
-            r"matrix has shape \(136, 68\), not \(136, 136\)",
-        ),
         ({"inference": {"decode": "magic"}}, "unknown decoder 'magic'"),
         ({"inference": {"passes": 0}}, "passes must be a whole number from 1, not 0"),
         ({"inference": {"passes": 2.5}}, "passes must be a whole number from 1, not 2.5"),
@@ -195,29 +171,3 @@ def test_landmarker_adds_the_checkpoints_offset_in_crop_units(face_ckpt, tmp_pat
     shifted = Landmarker(path, device="cpu", precision="float32").from_boxes(gray, [box])
     raw = Landmarker(path, device="cpu", precision="float32", offset=False).from_boxes(gray, [box])
     np.testing.assert_allclose(shifted - raw, np.tile([3.0, -1.5], (1, 68, 1)), atol=1e-3)
-
-
-def test_landmarker_applies_the_checkpoints_shape_correction_in_the_faces_frame(face_ckpt, tmp_path):
-    """A correction whose face frame is the raw prediction turned by 90 degrees: what it adds
-    in that frame comes back turned by -90 degrees, on top of the offset."""
-    gray = np.random.default_rng(1).integers(0, 255, (120, 160), dtype=np.uint8)
-    box = (40, 30, 48, 40)  # crop side 1.25 * 48 = 60 px centred on (64, 50): one unit is 30 px
-    raw = Landmarker(face_ckpt, device="cpu", precision="float32", offset=False).from_boxes(gray, [box])[0]
-    units = (raw - [64 - 0.5, 50 - 0.5]) / 30  # photo pixels -> unit coordinates of the crop
-    centred = units - units.mean(0)
-    ckpt = checkpoint.load_checkpoint(face_ckpt)
-    ckpt["inference"] = {
-        "offset": np.tile([0.1, -0.05], (68, 1)).tolist(),
-        "shape_correction": {
-            "reference": np.stack([-centred[:, 1], centred[:, 0]], -1).tolist(),  # x + iy times i
-            "bias": np.tile([0.02, 0.0], (68, 1)).tolist(),
-            "mean": np.zeros((68, 2)).tolist(),
-            "matrix": (0.1 * np.eye(136)).tolist(),
-            "ridge": 0.001,
-        },
-    }
-    path = checkpoint.save(tmp_path / "corrected.pt", ckpt)
-    corrected = Landmarker(path, device="cpu", precision="float32").from_boxes(gray, [box])[0]
-    # the offset; the bias (0.02, 0) turned back by -90 degrees is (0, -0.02); 0.1 of the centred shape
-    expected = raw + 30 * (np.tile([0.1, -0.05], (68, 1)) + [0.0, -0.02] + 0.1 * centred)
-    np.testing.assert_allclose(corrected, expected, atol=2e-3)
