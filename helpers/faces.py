@@ -120,17 +120,15 @@ def ibug_splits(
     people.  Validation: those held-out 300-W photos (``val``, for choices) and YouTube people
     (``youtube_val``, a second domain, to report what fine-tuning on 300-W costs elsewhere).
     Test: the 300-W test XML, never trained on.  ``limit`` keeps a few of each (smoke runs)."""
-    from .landmarks68 import load_dlib_xml, load_youtube_csv, split_by_photo
+    from .landmarks68 import load_dlib_xml, load_youtube_csv, person_of, photo_of, split_by_group
 
-    ibug_train, ibug_val = split_by_photo(
-        load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_train.xml"), val_fraction, seed
+    ibug_train, ibug_val = split_by_group(
+        load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_train.xml"), val_fraction, photo_of, seed
     )
     youtube = load_youtube_csv(
         Path(youtube_root) / "training_frames_keypoints.csv", Path(youtube_root) / "training"
     ) + load_youtube_csv(Path(youtube_root) / "test_frames_keypoints.csv", Path(youtube_root) / "test")
-    youtube, youtube_val = split_by_photo(
-        youtube, youtube_val_fraction, seed
-    )  # frames are named <person>_<k>.jpg
+    youtube, youtube_val = split_by_group(youtube, youtube_val_fraction, person_of, seed)
     test = load_dlib_xml(Path(ibug_root) / "labels_ibug_300W_test.xml")
     if limit:
         ibug_train, ibug_val, youtube, youtube_val, test = (

@@ -7,7 +7,9 @@ corners 36 and 45 give the inter-ocular distance that normalises NME.
 from __future__ import annotations
 
 import csv
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,16 +165,41 @@ def load_youtube_csv(path: str | Path, image_dir: str | Path) -> list[FaceRecord
     return faces
 
 
-def split_by_photo(
-    faces: list[FaceRecord], fraction: float, seed: int = 0
+# a face's index within its photo: a short number after the photo's own name
+_FACE_OF_PHOTO = re.compile(r"(?P<photo>.+)_\d{1,2}")
+
+
+def photo_of(face: FaceRecord) -> str:
+    """The photo a 300-W face was cut from, so that a split keeps each photo's faces together.
+
+    300-W names the faces of one photo ``<photo>_<k>`` (Helen ``100040721_2``, AFW, iBUG
+    ``image_003_1``), but LFPW names its one-face photos ``image_0001``: cutting the name at its
+    last underscore made all 805 LFPW faces one "photo", which went wholly to training (no
+    LFPW face was ever validated on) or, for one seed in ten, wholly to validation.  The face
+    index is one or two digits; LFPW's photo numbers have four.  The folder is part of the
+    photo, as two sources may use one name."""
+    path = face.image_path
+    named = _FACE_OF_PHOTO.fullmatch(path.stem)
+    return str(path.parent / (named["photo"] if named else path.stem))
+
+
+def person_of(frame: FaceRecord) -> str:
+    """The person in a YouTube-Faces frame, named ``<person>_<k>.jpg`` (``Luis_Fonsi_21``):
+    frames of one person are near copies, so they stay on one side of a split."""
+    return frame.image_path.stem.rsplit("_", 1)[0]
+
+
+def split_by_group(
+    faces: list[FaceRecord], fraction: float, group: Callable[[FaceRecord], str], seed: int = 0
 ) -> tuple[list[FaceRecord], list[FaceRecord]]:
-    """Hold out ``fraction`` of the photos (all faces of a photo go the same way, so no face
-    is validated on a photo it was trained on).  300-W names faces ``<photo>_<k>.jpg``."""
-    photos = sorted({f.image_path.stem.rsplit("_", 1)[0] for f in faces})
+    """Hold out ``fraction`` of the groups (:func:`photo_of`, :func:`person_of`): all faces of
+    a group go the same way, so no face is validated on a photo, or a person, it was trained on."""
+    keys = [group(f) for f in faces]
+    groups = sorted(set(keys))
     rng = np.random.default_rng(seed)
     held = (
-        set(rng.choice(photos, size=max(1, round(fraction * len(photos))), replace=False)) if faces else set()
+        set(rng.choice(groups, size=max(1, round(fraction * len(groups))), replace=False)) if faces else set()
     )
-    keep = [f for f in faces if f.image_path.stem.rsplit("_", 1)[0] not in held]
-    out = [f for f in faces if f.image_path.stem.rsplit("_", 1)[0] in held]
+    keep = [f for f, k in zip(faces, keys) if k not in held]
+    out = [f for f, k in zip(faces, keys) if k in held]
     return keep, out

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -34,19 +36,35 @@ def test_youtube_csv(youtube_root):
     np.testing.assert_allclose(faces[0].points[0], [45, 98])
 
 
-def test_split_by_photo_keeps_photos_whole(ibug_root):
+def test_photo_of_drops_only_the_face_index():
+    face = lambda name: lm68.FaceRecord(Path("300w") / name, (0, 0, 1, 1), np.zeros((68, 2)))
+    assert lm68.photo_of(face("helen/trainset/100040721_2.jpg")) == str(Path("300w/helen/trainset/100040721"))
+    assert lm68.photo_of(face("ibug/image_003_1.jpg")) == str(Path("300w/ibug/image_003"))
+    # LFPW: one face per photo, numbered with four digits; each is its own photo
+    lfpw = {lm68.photo_of(face(f"lfpw/trainset/image_{k:04d}.jpg")) for k in (1, 2, 10)}
+    assert len(lfpw) == 3
+    # one name in two folders is two photos
+    assert lm68.photo_of(face("a/1_1.jpg")) != lm68.photo_of(face("b/1_1.jpg"))
+
+
+def test_split_by_photo_keeps_photos_whole_and_holds_out_both_sources(ibug_root):
     faces = lm68.load_dlib_xml(ibug_root / "labels_ibug_300W_train.xml")
-    keep, held = lm68.split_by_photo(faces, 0.1)
-    photo = lambda f: f.image_path.stem.rsplit("_", 1)[0]
-    assert len(keep) + len(held) == len(faces) and not ({photo(f) for f in keep} & {photo(f) for f in held})
-    assert 0.05 < len(held) / len(faces) < 0.15
+    lfpw = lambda fs: sum("lfpw" in f.image_path.parts for f in fs)
+    for seed in range(20):  # seed 17 once sent all of LFPW to validation
+        keep, held = lm68.split_by_group(faces, 0.1, lm68.photo_of, seed)
+        assert len(keep) + len(held) == len(faces)
+        assert not {lm68.photo_of(f) for f in keep} & {lm68.photo_of(f) for f in held}
+        assert 0.05 < len(held) / len(faces) < 0.15
+        assert 0.05 < lfpw(held) / lfpw(faces) < 0.15  # LFPW in validation as in training
+    # faces of one photo really do share it: Helen photos with two faces exist and stay together
+    assert len({lm68.photo_of(f) for f in faces}) < len(faces)
 
 
 def test_ibug_splits_hold_out_youtube_people_too(ibug_root, youtube_root):
     from helpers import faces
 
     splits = faces.ibug_splits(ibug_root, youtube_root, 0.1, seed=0)
-    person = lambda f: f.image_path.stem.rsplit("_", 1)[0]
+    person = lm68.person_of
     youtube_train = [f for f in splits.train if f.image_path.parent.name in ("training", "test")]
     assert len(youtube_train) + len(splits.youtube_val) == 3531 + 770  # every frame, one side or the other
     assert not ({person(f) for f in youtube_train} & {person(f) for f in splits.youtube_val})
