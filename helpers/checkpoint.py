@@ -11,8 +11,9 @@ code, whoever made the file.  Its keys:
     ``{"kind": ..., **kwargs}``: how :func:`helpers.models.build` rebuilds the model.
 ``state_dict``
     the weights.
-``train_config``, ``history``, ``init_from``, ``backbone_origin``
-    how :func:`helpers.train.fit` trained it, and from which runs it started.
+``train_config``, ``history``, ``init_from``, ``backbone_origin``, ``training_faces``, ``augment``
+    how :func:`helpers.train.fit` trained it, from which runs it started, and on which faces
+    (:func:`helpers.datasets.fingerprint`) with which augmentation.
 ``preprocess``
     ``{"input_size", "context"}``: the face crop a 68-point face model expects.
 ``inference``

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import checkpoint, config, inference
 from .checkpoint import checkpoint_path  # noqa: F401  (the notebooks name runs through train)
-from .datasets import keypoint_datasets, seed_worker
+from .datasets import fingerprint, keypoint_datasets, seed_worker
 from .models import build
 
 
@@ -196,7 +196,8 @@ def fit(
     and, for a spec with a ``backbone_from`` checkpoint (Part 4's heatmaps on Part 3's backbone),
     the same run of that checkpoint; the path alone would not notice that it was trained again.
     It must also store the same ``extra``, so a run on crops of another size is trained again,
-    and the same augmentation of the training data.
+    and the same training faces (:func:`helpers.datasets.fingerprint`) with the same
+    augmentation: a run from before a change to the split is trained again, not reused.
 
     An interrupted run (a Colab session that timed out, a closed laptop) continues where it
     stopped: at the end of an epoch, at most every ``save_every_s`` seconds, the whole training
@@ -211,11 +212,13 @@ def fit(
     source = checkpoint.load_checkpoint(init_from) if init_from is not None else None
     backbone = spec.get("backbone_from")
     # what shaped the weights besides the settings, stored with them and compared on reuse:
-    # the model, its starting weights, the training data's augmentation and extra (the crop size)
+    # the model, its starting weights, the training faces, their augmentation and extra (the
+    # crop size)
     made_of = {
         "spec": spec,
         "init_from": checkpoint.origin(init_from, source) if source is not None else None,
         "backbone_origin": checkpoint.origin(checkpoint.resolve(backbone)) if backbone else None,
+        "training_faces": fingerprint(train_ds),
         "augment": [asdict(ds.augment) for ds in keypoint_datasets(train_ds)],
         **(extra or {}),
     }

@@ -87,3 +87,29 @@ def test_each_loader_worker_draws_its_own_augmentations():
     assert not torch.allclose(seeded[0], seeded[1])  # each worker its own stream
     assert all(torch.equal(a, b) for a, b in zip(seeded, batches(worker_init_fn=seed_worker)))  # reproducible
     assert not torch.allclose(seeded[0][0], seeded[0][1])  # and a new draw for every item
+
+
+def test_fingerprint_tells_training_faces_apart():
+    from helpers.datasets import fingerprint
+
+    def faces(shift=0.0, n=4):
+        items = [
+            Item(
+                np.zeros((16, 16), np.uint8),
+                np.array([[4.0 + k + shift, 8.0]], np.float32),
+                geometry.IDENTITY,
+            )
+            for k in range(n)
+        ]
+        return KeypointDataset(items, (16, 16))
+
+    base = fingerprint(faces())
+    assert fingerprint(faces()) == base  # the same faces, built again
+    assert fingerprint(faces(shift=0.5)) != base  # as many faces, other labels
+    assert fingerprint(faces(n=5)) != base
+    subset = lambda order: fingerprint(torch.utils.data.Subset(faces(), order))
+    assert subset([0, 1, 2, 3]) == subset([0, 1, 2, 3]) != subset([1, 0, 2, 3])  # which, and in which order
+    both = torch.utils.data.ConcatDataset([faces(), faces(shift=0.5)])
+    assert fingerprint(both) != fingerprint(torch.utils.data.ConcatDataset([faces(shift=0.5), faces()]))
+    with pytest.raises(TypeError, match="TensorDataset"):
+        fingerprint(torch.utils.data.TensorDataset(torch.zeros(2)))

@@ -70,6 +70,12 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
         spec, shifted, blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run
     )
     assert moved.seconds != other.seconds and moved_again.seconds == moved.seconds
+    # as many faces, but other ones (a changed split), train again too
+    _, others = train.fit(
+        spec, blob_dataset(64, seed=2), blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run
+    )
+    assert others.seconds != moved.seconds
+    _, moved = train.fit(spec, shifted, blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run)
     # a run stored while occlusion existed (Augment.erase_p, since taken out) is still found if it
     # was off, and trained again if it was on
     path = train.checkpoint_path("crops")
