@@ -76,6 +76,10 @@ MODEL_KEYS = ("variant", "stride", "width", "pretrained")
 # so the checkpoints of the runs made before them are still found
 ADDED_LATER = ("context", "point_weight", "model")
 SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is scored with each
+# the validation faces of the runs recorded before the split held out LFPW photos too (a run's
+# record names its validation set by size; landmarks68.photo_of explains the change): 87 Helen
+# faces, where the split now holds out 164 of both sources
+VAL_FACES_BEFORE_LFPW = 87
 
 
 def parse_variant(text: str, base: dict = BASE) -> dict:
@@ -195,6 +199,7 @@ def equal_length_run(
     path = train.checkpoint_path(name)
     timings = evaluate.cpu_ms_by_setting(path, data.val.records)
     result = {
+        "val_faces": len(data.val),
         "val_nme_percent": by_decoder["argmax"]
         if heatmaps
         else round(inference.nme_percent(model, data.val), 3),
@@ -211,14 +216,16 @@ def equal_length_run(
 
 def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     """``entries`` merged into the JSON list at ``path``: an entry of the same settings, crops,
-    input size and seed replaces the old one's figures, and keeps those it did not measure
-    (a rerun without ``--detector`` keeps the detector's figures)."""
+    input size, seed and validation set replaces the old one's figures, and keeps those it did
+    not measure (a rerun without ``--detector`` keeps the detector's figures).  A run scored on
+    another validation set is another entry: its figures do not compare with the old ones."""
     path = Path(path)
     old = json.loads(path.read_text()) if path.exists() else []
 
     def run(e):  # a setting added later, at its base value, is the run recorded before it
         settings = {**{k: BASE[k] for k in ADDED_LATER}, **e["settings"]}
-        return json.dumps([settings, *(e[k] for k in ("crops", "input", "seed"))], sort_keys=True)
+        val_faces = e.get("val_faces", VAL_FACES_BEFORE_LFPW)
+        return json.dumps([settings, *(e[k] for k in ("crops", "input", "seed")), val_faces], sort_keys=True)
 
     by_run = {run(e): e for e in old}
     for e in entries:
@@ -236,20 +243,24 @@ def best_detector_nme(entry: dict) -> float:
 
 
 def table(entries: list[dict]) -> str:
-    """The runs as a Markdown table, each named by what it changes in its model's base; the
-    local soft-argmax column only where there are heatmap runs (a regression has no decoder)."""
+    """The runs as a Markdown table, each named by what it changes in its model's base and
+    grouped by validation set; the local soft-argmax column only where there are heatmap runs
+    (a regression has no decoder)."""
     heatmaps = any(base_of(e["settings"]) is BASE for e in entries)
     nme, local_column = ("val NME % (argmax)", " local soft-argmax |") if heatmaps else ("val NME %", "")
     lines = [
-        f"| run | input px | crops | seed | {nme} |{local_column} detector | minutes | ms per face |",
-        "|---|---|---|---|---|" + "---|" * heatmaps + "---|---|---|",
+        f"| run | input px | crops | seed | val faces | {nme} |{local_column} detector | minutes "
+        "| ms per face |",
+        "|---|---|---|---|---|---|" + "---|" * heatmaps + "---|---|---|",
     ]
-    for e in sorted(entries, key=lambda e: (e["input"], e["crops"], e["val_nme_percent"], e["seed"])):
+    val_faces = lambda e: e.get("val_faces", VAL_FACES_BEFORE_LFPW)
+    order = lambda e: (val_faces(e), e["input"], e["crops"], e["val_nme_percent"], e["seed"])
+    for e in sorted(entries, key=order):
         ms = e.get("cpu_ms_per_face", {})
         one = next((v for k, v in ms.items() if k.endswith("one pass")), float("nan"))
         local = e.get("val_nme_percent_by_decoder", {}).get("local_soft_argmax", float("nan"))
         lines.append(
-            f"| {describe(e['settings'])} | {e['input']} | {e['crops']:,} | {e['seed']} | "
+            f"| {describe(e['settings'])} | {e['input']} | {e['crops']:,} | {e['seed']} | {val_faces(e)} | "
             f"{e['val_nme_percent']:.3f} |" + f" {local:.3f} |" * heatmaps + f" {best_detector_nme(e):.3f} | "
             f"{e['minutes']:.1f} | {one:.1f} |"
         )

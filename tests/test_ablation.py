@@ -90,6 +90,16 @@ def test_results_merge_by_run_and_replace_a_rerun(tmp_path):
     merged = ablation.merge_results(path, [{**entry, "val_nme_percent": 4.8}])  # a rerun without --detector
     rerun = next(e for e in merged if e["seed"] == 0)
     assert rerun["val_nme_percent"] == 4.8 and rerun["val_nme_percent_detector_by_passes"] == {"1": 6.0}
+    # a run scored on another validation set is kept beside the old one; a record without the
+    # field is from the old split
+    merged = ablation.merge_results(path, [{**entry, "val_faces": 164, "val_nme_percent": 4.5}])
+    val_faces = lambda e: e.get("val_faces", "old split")
+    assert sorted((str(val_faces(e)), e["val_nme_percent"]) for e in merged if e["seed"] == 0) == [
+        ("164", 4.5),
+        ("old split", 4.8),
+    ]
+    again = {**entry, "val_faces": ablation.VAL_FACES_BEFORE_LFPW, "val_nme_percent": 4.7}
+    assert len(ablation.merge_results(path, [again])) == 3
 
 
 def test_detector_scores_are_by_pass_and_the_calibration_is_kept(face_ckpt, ibug_root, tmp_path):
@@ -125,8 +135,8 @@ def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     )
     assert ablation.main(["--table", "--out", str(path)]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
-    assert rows[0].startswith("| sigma=0.5 | 112 | 12,000 | 0 | 4.100 | nan | nan |")
-    assert rows[1].startswith("| base | 112 | 12,000 | 0 | 4.400 |")
+    assert rows[0].startswith("| sigma=0.5 | 112 | 12,000 | 0 | 87 | 4.100 | nan | nan |")
+    assert rows[1].startswith("| base | 112 | 12,000 | 0 | 87 | 4.400 |")
     assert rows[1].endswith("| 4.900 | 8.0 | 20.0 |")  # the detector's best number of passes
     assert ablation.main(["--table", "--out", str(tmp_path / "none.json")]) == 2
     resnet = tmp_path / "resnet18.json"  # a regression has no decoders: no column for them
@@ -135,5 +145,5 @@ def test_the_table_names_each_run_by_what_it_changes(tmp_path, capsys):
     )
     assert ablation.main(["--table", "--model", "resnet18", "--out", str(resnet)]) == 0
     header, rule, row = capsys.readouterr().out.splitlines()
-    assert "soft-argmax" not in header and header.count("|") == rule.count("|") == row.count("|") == 9
-    assert row == "| resnet18: base | 112 | 12,000 | 0 | 5.200 | 4.900 | 8.0 | 20.0 |"
+    assert "soft-argmax" not in header and header.count("|") == rule.count("|") == row.count("|") == 10
+    assert row == "| resnet18: base | 112 | 12,000 | 0 | 87 | 5.200 | 4.900 | 8.0 | 20.0 |"
