@@ -82,6 +82,11 @@ SCORED_DECODERS = ("argmax", "local_soft_argmax", "soft_argmax")  # each run is 
 VAL_FACES_BEFORE_LFPW = 87
 
 
+def val_faces(entry: dict) -> int:
+    """The number of validation faces a recorded run was scored on."""
+    return entry.get("val_faces", VAL_FACES_BEFORE_LFPW)
+
+
 def parse_variant(text: str, base: dict = BASE) -> dict:
     """``"sigma=0.75,stride=2"`` -> ``{"sigma": 0.75, "stride": 2}``, typed as ``base`` is."""
     out = {}
@@ -224,8 +229,9 @@ def merge_results(path: Path, entries: list[dict]) -> list[dict]:
 
     def run(e):  # a setting added later, at its base value, is the run recorded before it
         settings = {**{k: BASE[k] for k in ADDED_LATER}, **e["settings"]}
-        val_faces = e.get("val_faces", VAL_FACES_BEFORE_LFPW)
-        return json.dumps([settings, *(e[k] for k in ("crops", "input", "seed")), val_faces], sort_keys=True)
+        return json.dumps(
+            [settings, *(e[k] for k in ("crops", "input", "seed")), val_faces(e)], sort_keys=True
+        )
 
     by_run = {run(e): e for e in old}
     for e in entries:
@@ -253,7 +259,6 @@ def table(entries: list[dict]) -> str:
         "| ms per face |",
         "|---|---|---|---|---|---|" + "---|" * heatmaps + "---|---|---|",
     ]
-    val_faces = lambda e: e.get("val_faces", VAL_FACES_BEFORE_LFPW)
     order = lambda e: (val_faces(e), e["input"], e["crops"], e["val_nme_percent"], e["seed"])
     for e in sorted(entries, key=order):
         ms = e.get("cpu_ms_per_face", {})
