@@ -391,31 +391,8 @@ def _made_alike(path: Path, cfg: TrainConfig, made_of: dict, unreadable: str) ->
         print(f"{unreadable} ({exc})")
         return None
     stored = {**asdict(TrainConfig()), **ckpt["train_config"]}  # settings added since default
-    same = stored == asdict(cfg) and all(_as_made_now(k, ckpt.get(k)) == v for k, v in made_of.items())
+    same = stored == asdict(cfg) and all(ckpt.get(k) == v for k, v in made_of.items())
     return ckpt if same else None
-
-
-# augmentation settings since taken out, each at the value where it drew nothing, with the
-# settings that only mattered beside it: occlusion (Augment.erase_p, commit 079e232, taken out
-# in e3b7397)
-RETIRED_AUGMENT = {"erase_p": (0.0, ("erase_area",))}
-
-
-def _as_made_now(key: str, stored):
-    """A stored ``made_of`` entry as it would be written today: a retired augmentation setting
-    at the value where it drew nothing is dropped (with its companions), so a run trained while
-    it existed, but off, is still found; one trained with it on stays different."""
-    if key != "augment" or stored is None:
-        return stored
-    now = []
-    for entry in stored:
-        entry = dict(entry)
-        for name, (off, companions) in RETIRED_AUGMENT.items():
-            if name in entry and entry[name] == off:
-                for gone in (name, *companions):
-                    entry.pop(gone, None)
-        now.append(entry)
-    return now
 
 
 def _restore(state: dict, parts: dict, generator, train_ds) -> tuple[History, dict | None, float]:

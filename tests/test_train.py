@@ -75,18 +75,6 @@ def test_fit_learns_and_reuses_its_checkpoint(tmp_path, monkeypatch):
         spec, blob_dataset(64, seed=2), blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run
     )
     assert others.seconds != moved.seconds
-    _, moved = train.fit(spec, shifted, blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run)
-    # a run stored while occlusion existed (Augment.erase_p, since taken out) is still found if it
-    # was off, and trained again if it was on
-    path = train.checkpoint_path("crops")
-    stored = torch.load(path, weights_only=False)
-    for erase_p, reused in ((0.0, True), (0.5, False)):
-        stored["augment"] = [{**a, "erase_p": erase_p, "erase_area": (0.02, 0.2)} for a in stored["augment"]]
-        torch.save(stored, path)
-        _, older = train.fit(
-            spec, shifted, blob_dataset(8, seed=1), "crops", short, extra={"size": 48}, **run
-        )
-        assert (older.seconds == moved.seconds) is reused
     loaded, ckpt = checkpoint.load_model(train.checkpoint_path("blob"), device="cpu")
     assert ckpt["spec"] == spec and not loaded.training
 
