@@ -7,6 +7,7 @@ Usage: ``python -m helpers.report`` exports the notebooks as they are (with thei
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -100,8 +101,16 @@ def results_table(path: Path = METRICS) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--table"]:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to export (default: all)")
+    parser.add_argument("--table", action="store_true", help="print the README's results table instead")
+    args = parser.parse_args(argv)
+    if args.table:
         print(results_table())
     else:
-        export_html([Path(p).resolve() for p in sys.argv[1:]] or None)
+        export_html([p.resolve() for p in args.notebooks] or None)
+
+
+if __name__ == "__main__":
+    main()

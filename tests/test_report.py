@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from helpers import report
 
@@ -14,3 +15,17 @@ def test_metrics_merge_and_smoke_runs_never_write(tmp_path, monkeypatch):
     assert merged["a"] == 99.0 and json.loads(path.read_text())["a"] == 1.0
     table = report.results_table(path)
     assert "| IMM nose tip, soft-argmax net (px @ 640x480) | 5.00 | <= 8 |" in table and "99" not in table
+
+
+def test_the_command_line_prints_the_table_and_exports_the_notebooks_it_names(monkeypatch, capsys):
+    """``--help`` and ``--table`` are options, not notebooks to export (``--help`` once ran
+    nbconvert on a file named so)."""
+    exported = []
+    monkeypatch.setattr(report, "export_html", lambda notebooks: exported.append(notebooks))
+    monkeypatch.setattr(report, "results_table", lambda: "| result |")
+    report.main(["--table"])
+    assert capsys.readouterr().out == "| result |\n" and exported == []
+    report.main(["notebooks/01_nose_tip.ipynb"])
+    assert exported == [[Path("notebooks/01_nose_tip.ipynb").resolve()]]
+    report.main([])
+    assert exported[-1] is None
