@@ -40,7 +40,7 @@ from .faces import crop_matrix
 from .images import centre, to_gray, to_unit_float
 from .inference import predict_batch
 from .landmarks68 import FLIP_PERMUTATION, box_of
-from .models import fuse_batchnorm
+from .models import fix_same_padding, fuse_batchnorm
 
 DEFAULT_PASSES = 2  # passes per detected face where the checkpoint records no choice
 
@@ -121,8 +121,10 @@ class Landmarker:
     ``precision``, for PyTorch: ``"auto"`` runs the weights in bfloat16 where
     :func:`helpers.config.bf16_is_fast` (about 1.5x faster per face than float32 on this
     project's CPU, a change of 0.01 NME points), else float32; ``"bfloat16"`` implies PyTorch.
-    For inference every BatchNorm is folded into its convolution.  ``self.model`` is the
-    PyTorch model (its decoder, its number of points), whichever runtime runs it."""
+    For inference every BatchNorm is folded into its convolution, and TensorFlow-style "same"
+    padding is fixed for the crop size (:func:`helpers.models.fix_same_padding`), so
+    ``self.model``, the PyTorch model (its decoder, its number of points) whichever runtime
+    runs it, takes crops of ``input_size`` only."""
 
     def __init__(
         self,
@@ -151,10 +153,12 @@ class Landmarker:
         self.runtime = "onnxruntime" if onnx else "torch"
         self.dtype = torch.float32 if onnx else getattr(torch, engine)
         if onnx:  # exported as trained: ONNX Runtime folds BatchNorm and picks its layouts itself
-            self._network, self._layout = OnnxModel(self.model, self.input_size), torch.contiguous_format
+            self._network = OnnxModel(fix_same_padding(self.model, self.input_size), self.input_size)
+            self._layout = torch.contiguous_format
         else:  # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
             self._layout = torch.channels_last
-            self._network = fuse_batchnorm(self.model).to(self.dtype).to(memory_format=self._layout)
+            network = fix_same_padding(fuse_batchnorm(self.model), self.input_size)
+            self._network = network.to(self.dtype).to(memory_format=self._layout)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
         self.passes = (
             int(inference.get("passes", DEFAULT_PASSES)) if passes is None else _checked_passes(passes)

@@ -301,5 +301,84 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+class FixedSamePadConv2d(nn.Conv2d):
+    """A convolution with TensorFlow's "same" padding worked out once, for one input size.
+
+    Why: timm's ``Conv2dSame`` (EfficientNet-Lite's stride-2 layers) measures each input and
+    pads it in a separate step; exported to ONNX that is a chain of shape operations and a
+    ``Pad`` node, which ONNX Runtime cannot fold into the convolution: about a sixth of the
+    heatmap model's time per face (7.5 against 8.8 ms on two CPU threads).  With the amounts
+    fixed, a symmetric padding is the convolution's own and an uneven one a constant ``Pad``
+    that ONNX Runtime folds into it.  An input of another size raises, since the amounts
+    would be wrong for it."""
+
+    def __init__(self, conv: nn.Conv2d, input_hw: tuple[int, int]):
+        from timm.layers.padding import pad_same_arg
+
+        super().__init__(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            0,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+        )
+        self.weight, self.bias = conv.weight, conv.bias
+        self.input_hw = tuple(int(v) for v in input_hw)
+        pads = pad_same_arg(list(self.input_hw), conv.kernel_size, conv.stride, conv.dilation)
+        left, right, top, bottom = pads
+        if (left, top) == (right, bottom):
+            self.padding, self.uneven = (top, left), None
+        else:
+            self.uneven = (left, right, top, bottom)
+
+    def forward(self, x):
+        if tuple(x.shape[-2:]) != self.input_hw:
+            raise ValueError(
+                f"this convolution's padding was fixed for inputs of {self.input_hw}, "
+                f"got {tuple(x.shape[-2:])}"
+            )
+        # the fill value spelled out: ONNX Runtime folds a Pad into a convolution only where
+        # the exported Pad states its value
+        return super().forward(x if self.uneven is None else F.pad(x, self.uneven, "constant", 0.0))
+
+
+def fix_same_padding(model: nn.Module, size: int) -> nn.Module:
+    """Replace every timm ``Conv2dSame`` with a :class:`FixedSamePadConv2d` for ``size x size``
+    inputs, in place (the weights are shared, the outputs unchanged): for inference at the one
+    crop size a :class:`helpers.landmarker.Landmarker` feeds.  A model without such layers (the
+    ResNets) is returned as it is."""
+    from timm.layers.conv2d_same import Conv2dSame
+
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, Conv2dSame)}
+    if not layers:
+        return model
+    if model.training:  # the pass that measures the inputs would move BatchNorm statistics
+        raise ValueError("fix_same_padding runs the model once: call it on a model in eval mode")
+    seen = {}
+
+    def measure(name):
+        def hook(module, args):  # returns None: the inputs go on unchanged
+            seen[name] = tuple(args[0].shape[-2:])
+
+        return hook
+
+    hooks = [layer.register_forward_pre_hook(measure(name)) for name, layer in layers.items()]
+    try:
+        parameter = next(model.parameters())
+        with torch.no_grad():
+            model(torch.zeros(1, 1, size, size, device=parameter.device, dtype=parameter.dtype))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, input_hw in seen.items():
+        parent, _, attr = name.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        setattr(owner, attr, FixedSamePadConv2d(getattr(owner, attr), input_hw))
+    return model
+
+
 def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -76,3 +76,37 @@ def test_landmarker_points_are_the_same_on_either_runtime(tmp_path):
     assert Landmarker.engine_name() == "onnxruntime"
     assert Landmarker.engine_name("torch", "float32") == "float32"
     assert Landmarker(path, device="cpu", precision="bfloat16").runtime == "torch"
+
+
+def test_fixed_same_padding_leaves_onnx_runtime_no_pad_to_run(tmp_path):
+    """The point of :func:`helpers.models.fix_same_padding`: in the graph ONNX Runtime runs,
+    every EfficientNet padding is folded into its convolution (timm's own padding leaves a
+    ``Pad`` node and a chain of shape operations before each stride-2 layer)."""
+    import io
+    import warnings
+
+    import onnx
+    import onnxruntime
+
+    def optimized_ops(model) -> list[str]:
+        graph = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(  # with a free batch size, as cpu_runtime.OnnxModel exports
+                model,
+                (torch.zeros(2, 1, 64, 64),),
+                graph,
+                dynamo=False,
+                input_names=["images"],
+                dynamic_axes={"images": {0: "batch"}},
+            )
+        options = onnxruntime.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+        options.log_severity_level = 3  # its warning that the file is for this CPU only
+        onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+        return [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+
+    torch.manual_seed(0)
+    model = models.build({**HEATMAP, "decode": "soft_argmax"}).eval()
+    assert "Pad" in optimized_ops(model)
+    assert "Pad" not in optimized_ops(models.fix_same_padding(model, 64))

@@ -137,3 +137,35 @@ def test_a_stride_2_heatmap_model_makes_maps_of_twice_the_resolution_and_reloads
     stride4 = models.build({**spec, "stride": 4}).state_dict()
     assert {k.split(".")[1] for k in stride4 if k.startswith("lateral.")} == {"0", "1", "2", "3"}
     assert {k.split(".")[1] for k in stride4 if k.startswith("smooth.")} == {"0", "1", "2"}
+
+
+@pytest.mark.parametrize("size", [112, 113, 160])
+def test_fixed_same_padding_keeps_the_outputs_and_refuses_another_size(size):
+    from timm.layers.conv2d_same import Conv2dSame
+
+    torch.manual_seed(0)
+    model = models.build({"kind": "heatmap_efficientnet_lite", "n_points": 68, "pretrained": False}).eval()
+    assert any(isinstance(m, Conv2dSame) for m in model.modules())  # what there is to fix
+    x = torch.randn(2, 1, size, size)
+    with torch.no_grad():
+        before = model(x)
+        fixed = models.fix_same_padding(model, size)
+        after = fixed(x)
+    assert not any(isinstance(m, Conv2dSame) for m in fixed.modules())
+    # a stride-2 layer pads an even input unevenly (one more at the bottom and right), an odd one evenly
+    uneven = [m.uneven for m in fixed.modules() if isinstance(m, models.FixedSamePadConv2d)]
+    if size % 2 == 0:
+        assert (0, 1, 0, 1) in uneven
+    else:
+        assert None in uneven
+    assert torch.equal(before, after)
+    with pytest.raises(ValueError, match="fixed for inputs of"):
+        fixed(torch.randn(1, 1, size + 16, size + 16))
+
+
+def test_fixed_same_padding_wants_eval_mode_and_leaves_a_resnet_alone():
+    model = models.build({"kind": "heatmap_efficientnet_lite", "n_points": 68, "pretrained": False})
+    with pytest.raises(ValueError, match="eval mode"):
+        models.fix_same_padding(model.train(), 112)
+    resnet = models.build({"kind": "resnet18", "n_points": 68})
+    assert models.fix_same_padding(resnet, 112) is resnet
