@@ -3,8 +3,8 @@ graph and run by ``onnxruntime`` instead of PyTorch.
 
 Why: at batch size 1 on two CPU threads, PyTorch runs notebook 04's EfficientNet-Lite1 heatmap
 model in about 14-17 ms (bfloat16, channels-last, BatchNorm folded; float32: about 20), while
-ONNX Runtime runs the same model in float32 in about 8-10 ms (about a sixth less once
-its padding is fixed for the crop size, :func:`helpers.models.fix_same_padding`).  A small batch of a
+ONNX Runtime runs the same model in float32 in about 8-10 ms (a sixth less once its padding is
+fixed for the crop size, :func:`helpers.models.fix_same_padding`).  A small batch of a
 depthwise-separable network is mostly per-operator overhead and memory traffic, which ONNX
 Runtime's fused kernels save; its points equal PyTorch's float32 points to rounding (1e-6 of
 the crop), so no accuracy is traded.  The decoder runs inside the graph too: between two
