@@ -75,6 +75,8 @@ class OnnxModel(nn.Module):
             warnings.filterwarnings("ignore", message="The feature will be removed")
             # constants such as a decoder's cell size: right, for a graph of one crop size
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            # a fixed padding's reversed amounts (models.fix_same_padding): ONNX Runtime folds them
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
             torch.onnx.export(
                 model.eval(),
                 (example,),

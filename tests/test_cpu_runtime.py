@@ -110,3 +110,14 @@ def test_fixed_same_padding_leaves_onnx_runtime_no_pad_to_run(tmp_path):
     model = models.build({**HEATMAP, "decode": "soft_argmax"}).eval()
     assert "Pad" in optimized_ops(model)
     assert "Pad" not in optimized_ops(models.fix_same_padding(model, 64))
+
+
+def test_exporting_a_padding_fixed_model_prints_no_warnings():
+    """A notebook that builds a Landmarker shows its student no exporter warnings."""
+    import warnings
+
+    model = models.fix_same_padding(models.build({**HEATMAP, "decode": "soft_argmax"}).eval(), 64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cpu_runtime.OnnxModel(model, 64, threads=1)
+    assert [str(w.message) for w in caught] == []
