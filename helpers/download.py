@@ -279,6 +279,13 @@ def _find_root(tree: Path, marker: str, archive: Path) -> Path:
     return hits[0].parent
 
 
+def _shown(folder: Path) -> str:
+    """A folder as the progress messages name it: relative to the repo where it lies inside
+    (``data/imm_face_db``), so a notebook's output carries no one machine's absolute path."""
+    folder = Path(folder).absolute()
+    return folder.relative_to(config.ROOT).as_posix() if folder.is_relative_to(config.ROOT) else str(folder)
+
+
 def fetch(
     name: str, mirror: str | Path | None = None, data_dir: Path | None = None, quiet: bool = False
 ) -> Path:
@@ -290,11 +297,11 @@ def fetch(
     root = data_dir / src.folder
     say = (lambda *a: None) if quiet else print
     if is_current(name, data_dir):
-        say(f"{name}: already in {root}")
+        say(f"{name}: already in {_shown(root)}")
         return root
     if (root / MARKER).exists():
         say(
-            f"{name}: {root} was unpacked from another release of {src.archive}; "
+            f"{name}: {_shown(root)} was unpacked from another release of {src.archive}; "
             "unpacking the pinned one again"
         )
     mirror = mirror or os.environ.get("FKP_DATA_MIRROR") or None
@@ -329,7 +336,7 @@ def fetch(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     (root / MARKER).write_text(f"{how}\nsha256 {digest}\nsource {source}\n{summary}\n")
-    say(f"{name}: {summary} from {how} -> {root}")
+    say(f"{name}: {summary} from {how} -> {_shown(root)}")
     return root
 
 

@@ -17,7 +17,13 @@ def test_mirror_fetch_verifies_and_is_idempotent(tmp_path, capsys):
     assert len(list(root.glob("*.asf"))) == 240 and (root / download.MARKER).exists()
     assert download.require("imm", tmp_path) == root
     assert download.fetch("imm", mirror="/nonexistent", data_dir=tmp_path) == root  # nothing re-read
-    assert "already in" in capsys.readouterr().out
+    assert f"already in {root}" in capsys.readouterr().out  # outside the repo: the whole path
+
+
+def test_a_data_folder_inside_the_repo_is_named_from_the_repo_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(download.config, "ROOT", tmp_path)
+    assert download._shown(tmp_path / "data" / "imm_face_db") == "data/imm_face_db"
+    assert download._shown(tmp_path.parent / "elsewhere") == str(tmp_path.parent / "elsewhere")
 
 
 def test_checksum_mismatch_is_one_clear_error(tmp_path):
