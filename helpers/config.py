@@ -15,6 +15,14 @@ CACHE_DIR = Path(os.environ.get("FKP_CACHE_DIR", ROOT / "cache"))
 REPORT_DIR = ROOT / "report"
 
 
+def in_repo(path: Path) -> str | None:
+    """``path`` relative to the repo root (``checkpoints/x.pt``) where it lies inside the repo,
+    else ``None``: how files are named in what gets committed (``metrics.json``, a notebook's
+    output), so that no one machine's absolute path is."""
+    path = Path(path)
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else None
+
+
 def smoke() -> bool:
     """True when ``FKP_SMOKE`` asks for the tiny CI run (tiny subsets, one epoch)."""
     return os.environ.get("FKP_SMOKE", "").strip().lower() not in ("", "0", "false", "no")

@@ -52,6 +52,34 @@ def resolve(runtime: str, device: torch.device, precision: str = "auto") -> str:
     return "torch"
 
 
+def export(model: nn.Module, size: int) -> bytes:
+    """``model`` as an ONNX graph (in memory) for ``B x 1 x size x size`` batches of any ``B``,
+    with ``images`` in and ``points`` out: what :class:`OnnxModel` runs."""
+    example = torch.zeros(2, 1, size, size)  # 2, not 1: a batch of 1 may be traced as a constant
+    graph = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter: deprecated since PyTorch 2.9, kept in the releases
+        # this project allows (torch < 2.15, pyproject.toml), and about six times faster than
+        # the torch.export-based one (2 s against 12 s for the heatmap model), a delay
+        # every Landmarker would otherwise start with.
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", message="The feature will be removed")
+        # constants such as a decoder's cell size: right, for a graph of one crop size
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # a fixed padding's reversed amounts (models.fix_same_padding): ONNX Runtime folds them
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+        torch.onnx.export(
+            model.eval(),
+            (example,),
+            graph,
+            dynamo=False,
+            input_names=["images"],
+            output_names=["points"],
+            dynamic_axes={"images": {0: "batch"}, "points": {0: "batch"}},
+        )
+    return graph.getvalue()
+
+
 class OnnxModel(nn.Module):
     """A keypoint model of :mod:`helpers.models` exported whole to ONNX, decoder included (its
     argmax and look-ups have fixed shapes for one crop size), and run by an ONNX Runtime session
@@ -64,33 +92,11 @@ class OnnxModel(nn.Module):
         import onnxruntime
 
         super().__init__()
-        example = torch.zeros(2, 1, size, size)  # 2, not 1: a batch of 1 may be traced as a constant
-        graph = io.BytesIO()
-        with warnings.catch_warnings():
-            # The TorchScript-based exporter: deprecated since PyTorch 2.9, kept in the releases
-            # this project allows (torch < 2.15, pyproject.toml), and about six times faster than
-            # the torch.export-based one (2 s against 12 s for the heatmap model), a delay
-            # every Landmarker would otherwise start with.
-            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
-            warnings.filterwarnings("ignore", message="The feature will be removed")
-            # constants such as a decoder's cell size: right, for a graph of one crop size
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            # a fixed padding's reversed amounts (models.fix_same_padding): ONNX Runtime folds them
-            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-            torch.onnx.export(
-                model.eval(),
-                (example,),
-                graph,
-                dynamo=False,
-                input_names=["images"],
-                output_names=["points"],
-                dynamic_axes={"images": {0: "batch"}, "points": {0: "batch"}},
-            )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
-            graph.getvalue(), options, providers=["CPUExecutionProvider"]
+            export(model, size), options, providers=["CPUExecutionProvider"]
         )
         self.n_points = model.n_points
 

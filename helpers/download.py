@@ -280,10 +280,10 @@ def _find_root(tree: Path, marker: str, archive: Path) -> Path:
 
 
 def _shown(folder: Path) -> str:
-    """A folder as the progress messages name it: relative to the repo where it lies inside
-    (``data/imm_face_db``), so a notebook's output carries no one machine's absolute path."""
+    """A folder as the progress messages name it: from the repo root where it lies inside
+    (``data/imm_face_db``, :func:`helpers.config.in_repo`), else its whole path."""
     folder = Path(folder).absolute()
-    return folder.relative_to(config.ROOT).as_posix() if folder.is_relative_to(config.ROOT) else str(folder)
+    return config.in_repo(folder) or str(folder)
 
 
 def fetch(

@@ -21,8 +21,7 @@ METRICS = config.REPORT_DIR / "metrics.json"
 def repo_path(path: Path) -> str:
     """How ``metrics.json`` names a file: relative to the repo root when it lies inside the repo
     (``checkpoints/x.pt``), else by its name alone, so no absolute path of one machine is committed."""
-    path = Path(path)
-    return path.relative_to(config.ROOT).as_posix() if path.is_relative_to(config.ROOT) else path.name
+    return config.in_repo(path) or Path(path).name
 
 
 def update_metrics(values: dict, path: Path = METRICS) -> dict:

@@ -82,28 +82,15 @@ def test_fixed_same_padding_leaves_onnx_runtime_no_pad_to_run(tmp_path):
     """The point of :func:`helpers.models.fix_same_padding`: in the graph ONNX Runtime runs,
     every EfficientNet padding is folded into its convolution (timm's own padding leaves a
     ``Pad`` node and a chain of shape operations before each stride-2 layer)."""
-    import io
-    import warnings
-
     import onnx
     import onnxruntime
 
     def optimized_ops(model) -> list[str]:
-        graph = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(  # with a free batch size, as cpu_runtime.OnnxModel exports
-                model,
-                (torch.zeros(2, 1, 64, 64),),
-                graph,
-                dynamo=False,
-                input_names=["images"],
-                dynamic_axes={"images": {0: "batch"}},
-            )
         options = onnxruntime.SessionOptions()
         options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
         options.log_severity_level = 3  # its warning that the file is for this CPU only
-        onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+        graph = cpu_runtime.export(model, 64)
+        onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         return [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
 
     torch.manual_seed(0)
@@ -119,5 +106,5 @@ def test_exporting_a_padding_fixed_model_prints_no_warnings():
     model = models.fix_same_padding(models.build({**HEATMAP, "decode": "soft_argmax"}).eval(), 64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cpu_runtime.OnnxModel(model, 64, threads=1)
+        cpu_runtime.export(model, 64)
     assert [str(w.message) for w in caught] == []
