@@ -12,8 +12,8 @@ context), when fitted, how to turn each face-detector stage's boxes into that cr
 whether test-time flip averaging is worth its cost for this model, how many passes a detected
 face gets and, for a heatmap model, which decoder reads its maps best (``inference``, chosen
 on validation data), and the mean offset per point between the model and the 300-W labels,
-measured on the training faces (``inference["offset"]``, see
-:func:`helpers.inference.mean_residual`).
+measured on the training faces for each way to run, one pass or flip averaging
+(:func:`helpers.checkpoint.offset_for`, :func:`helpers.inference.mean_residual`).
 
 Detector boxes are only a first guess of the landmark box the model was trained on, so a
 detected face is predicted more than once: each pass after the first in the box of the last
@@ -32,6 +32,7 @@ from .checkpoint import (
     detector_calibrations,
     inference_settings,
     load_checkpoint,
+    offset_for,
     require_face_model,
 )
 from .cpu_runtime import RUNTIMES, OnnxModel, resolve
@@ -111,7 +112,8 @@ class Landmarker:
     :class:`helpers.checkpoint.CheckpointError` that says what it is).
     ``flip``: test-time flip averaging (``None``: the checkpoint's choice, else off).
     ``passes``: predictions per detected face (``None``: the checkpoint's choice, else two).
-    ``offset``: add the checkpoint's per-point offset, if it has one (``False`` to see the raw network).
+    ``offset``: add the checkpoint's per-point offset for the way it runs (one pass or flip
+    averaging), if it has one (``False`` to see the raw network).
     ``runtime``: what runs the network: ``"auto"`` is ONNX Runtime on a CPU where it is installed
     (float32; about twice as fast per face as PyTorch, :mod:`helpers.cpu_runtime`), else
     PyTorch; ``"torch"`` or ``"onnxruntime"`` choose.
@@ -163,7 +165,7 @@ class Landmarker:
         self.passes = (
             int(inference.get("passes", DEFAULT_PASSES)) if passes is None else _checked_passes(passes)
         )
-        stored = inference.get("offset") if offset else None
+        stored = offset_for(inference, self.flip) if offset else None
         self.offset = (
             None if stored is None else torch.as_tensor(stored, dtype=torch.float32, device=self.device)
         )

@@ -55,6 +55,8 @@ def test_offset_is_the_mean_residual_and_added_after_flip_averaging():
     settings, scores = inference.choose_settings(biased, ds, ds, landmarks68.FLIP_PERMUTATION)
     assert settings["flip"] is False
     np.testing.assert_allclose(settings["offset"], offset, atol=1e-6)
+    # flip averaging's own offset corrects only the part the average keeps (y), not the x it cancels
+    np.testing.assert_allclose(settings["flip_offset"], np.tile([0.0, 0.02], (68, 1)), atol=1e-6)
     assert scores[("one pass", "network alone")] > 1.0 and scores[("one pass", "with offset")] < 1e-3
     # where a second pass does pay, it is kept, unless the model's time budget forbids it
     assert (

@@ -68,6 +68,7 @@ def test_bad_boxes_are_named(lm, boxes, why):
     [
         ({"inference": {"offset": [[0.1, 0.2]]}}, r"offset has shape \(1, 2\), not 68"),
         ({"inference": {"offset": [[float("nan"), 0.0]] * 68}}, "not 68 finite"),
+        ({"inference": {"flip_offset": [[0.1, 0.2]] * 67}}, r"flip_offset has shape \(67, 2\), not 68"),
         ({"inference": {"decode": "magic"}}, "unknown decoder 'magic'"),
         ({"inference": {"passes": 0}}, "passes must be a whole number from 1, not 0"),
         ({"inference": {"passes": 2.5}}, "passes must be a whole number from 1, not 2.5"),
@@ -171,3 +172,25 @@ def test_landmarker_adds_the_checkpoints_offset_in_crop_units(face_ckpt, tmp_pat
     shifted = Landmarker(path, device="cpu", precision="float32").from_boxes(gray, [box])
     raw = Landmarker(path, device="cpu", precision="float32", offset=False).from_boxes(gray, [box])
     np.testing.assert_allclose(shifted - raw, np.tile([3.0, -1.5], (1, 68, 1)), atol=1e-3)
+
+
+def test_landmarker_adds_the_offset_of_the_way_it_runs(face_ckpt, tmp_path):
+    """One pass and flip averaging each get their own offset; a file with one offset (written
+    before ``flip_offset``) gives it to both."""
+    ckpt = checkpoint.load_checkpoint(face_ckpt)
+    one, two = np.tile([0.1, -0.05], (68, 1)).tolist(), np.tile([0.0, -0.05], (68, 1)).tolist()
+    gray = np.random.default_rng(1).integers(0, 255, (120, 160), dtype=np.uint8)
+    box = (40, 30, 48, 40)  # one unit is 30 px of the photo
+
+    def shift(inference, flip):
+        ckpt["inference"] = inference
+        path = checkpoint.save(tmp_path / "offsets.pt", ckpt)
+        run = {"device": "cpu", "precision": "float32", "flip": flip}
+        raw = Landmarker(path, offset=False, **run).from_boxes(gray, [box])
+        return (Landmarker(path, **run).from_boxes(gray, [box]) - raw).mean(axis=(0, 1))
+
+    for default in (False, True):
+        both = {"flip": default, "offset": one, "flip_offset": two}
+        np.testing.assert_allclose(shift(both, False), [3.0, -1.5], atol=1e-3)
+        np.testing.assert_allclose(shift(both, True), [0.0, -1.5], atol=1e-3)
+    np.testing.assert_allclose(shift({"flip": True, "offset": two}, False), [0.0, -1.5], atol=1e-3)
