@@ -8,6 +8,7 @@ shifts and flips inside it, which also stands in for the jitter of a face detect
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Sequence
@@ -207,6 +208,20 @@ class IbugData:
     @property
     def validation_sets(self) -> dict[str, KeypointDataset]:
         return {"300-W validation": self.val, "YouTube validation": self.youtube_val}
+
+    def every_300w_face(self, augment: bool = True, seed: int = 0) -> KeypointDataset:
+        """The 300-W training and validation faces together (augmented as ``tune``, or not, as
+        ``offset``): what a final model trains on once validation has made every choice.  The
+        validation crops are cut like the training ones, so the two join as they are; the
+        joined set draws its own augmentations, from ``seed``."""
+        base = self.tune if augment else self.offset
+        if not np.allclose(base.base_to_input, self.val.base_to_input):
+            raise ValueError("the training and validation faces were cropped differently")
+        joined = copy.copy(base)
+        joined.items = base.items + self.val.items
+        joined.records = base.records + self.val.records
+        joined.reseed(seed)
+        return joined
 
     def score(self, model) -> dict[str, float]:
         """Validation NME (%) of ``model`` on each validation set: one pass, no offset."""

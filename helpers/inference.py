@@ -119,20 +119,26 @@ def choose_settings(
     ``allow_flip`` (the notebooks allow it where the time per face with it stays within their
     budget).  Also returns the validation NME of every combination, so a notebook can show
     what each buys."""
-    scores, offsets = {}, {}
-    for flip in (False, True):
+    scores, offsets = {}, way_offsets(model, offset_faces, flip_permutation)
+    for flip, key in ((False, "offset"), (True, "flip_offset")):
         perm = flip_permutation if flip else None
-        offsets[flip] = mean_residual(model, offset_faces, perm)
         way = "flip averaging" if flip else "one pass"
         units = predict_units(model, val_ds, flip_permutation=perm)  # one pass scores both columns
         scores[(way, "network alone")] = _nme_of_units(units, val_ds)
-        scores[(way, "with offset")] = _nme_of_units(units + offsets[flip].astype(np.float32), val_ds)
+        scores[(way, "with offset")] = _nme_of_units(units + np.asarray(offsets[key], np.float32), val_ds)
     use_flip = (
         allow_flip
         and scores[("flip averaging", "with offset")] <= scores[("one pass", "with offset")] - min_gain
     )
+    return {"flip": use_flip, **offsets}, scores
+
+
+def way_offsets(model, offset_faces, flip_permutation) -> dict[str, list]:
+    """The per-point offset (:func:`mean_residual` on ``offset_faces``) of each way to run:
+    ``offset`` for one pass and ``flip_offset`` for flip averaging, as the checkpoint stores
+    them.  A model trained again on more faces measures its own, since its habits are not
+    those of the run that made the choices."""
     return {
-        "flip": use_flip,
-        "offset": offsets[False].tolist(),
-        "flip_offset": offsets[True].tolist(),
-    }, scores
+        "offset": mean_residual(model, offset_faces).tolist(),
+        "flip_offset": mean_residual(model, offset_faces, flip_permutation).tolist(),
+    }

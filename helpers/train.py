@@ -60,7 +60,9 @@ LOSSES = {
     "wing": wing_loss,
 }
 HEATMAP_LOSSES = ("heatmap_gaussian", "heatmap_gaussian_ce", "heatmap_zero_one")
-SELECT = ("loss", "nme")  # TrainConfig.select: what picks the epoch whose weights a run keeps
+# TrainConfig.select: what picks the epoch whose weights a run keeps; the last two keep the last
+# epoch's (the network's, or its moving average's) and need no validation faces
+SELECT = ("loss", "nme", "last", "last_average")
 
 
 def criterion(cfg: TrainConfig):
@@ -100,7 +102,10 @@ class TrainConfig:
     # which epoch's weights to keep: the lowest validation "loss", or the lowest validation "nme"
     # of the decoded points (68-point markup).  A heatmap model's cross-entropy only stands in
     # for the point error: it also weighs how sharp a map is around a peak in the right place,
-    # so the two can pick different epochs (notebook 04 shows by how much)
+    # so the two can pick different epochs (notebook 04 shows by how much).  "last" keeps the
+    # network after its last epoch and "last_average" the moving average of its weights then:
+    # for a final model trained again on the validation faces too, where nothing is left to
+    # select by (``stop_after`` stops it where its validation run's choice fell)
     select: str = "loss"
     # 0, or a moving average of the weights over about this many epochs (an exponential one,
     # updated after every step), validated beside the network each epoch: the kept weights are
@@ -111,6 +116,10 @@ class TrainConfig:
     # (heatmaps.gaussian_ce_with_points): the cross-entropy fits each map's shape, this term the
     # point that the soft-argmax decoder reads off it, stray mass far from the peak included
     point_weight: float = 0.0
+    # 0, or stop after this many of the ``epochs`` (the schedule still spans them all): a final
+    # model trained again on more faces stops at the epoch its validation run kept, at the same
+    # point of the same schedule (with ``select="last"`` or ``"last_average"``)
+    stop_after: int = 0
     n_train: int = 0  # filled in by fit, so a different data size retrains
 
     def __post_init__(self):
@@ -122,6 +131,20 @@ class TrainConfig:
             raise ValueError(f"point_weight is added to loss='heatmap_gaussian_ce' only, not {self.loss!r}")
         if self.ema_epochs < 0:
             raise ValueError(f"ema_epochs={self.ema_epochs!r}: 0 (no average) or a positive number of epochs")
+        if self.select == "last_average" and not self.ema_epochs:
+            raise ValueError("select='last_average' keeps the moving average: set ema_epochs too")
+        if not 0 <= self.stop_after <= self.epochs:
+            raise ValueError(f"stop_after={self.stop_after!r}: 0 (all epochs) up to epochs={self.epochs}")
+        if self.stop_after and self.selects_by_validation:
+            raise ValueError("stop_after keeps the epoch it stops at: use select='last' or 'last_average'")
+
+    @property
+    def epochs_run(self) -> int:
+        return self.stop_after or self.epochs
+
+    @property
+    def selects_by_validation(self) -> bool:
+        return self.select in ("loss", "nme")
 
 
 def record_inference(name: str, **settings) -> None:
@@ -186,7 +209,8 @@ def fit(
     save_every_s: float = 300.0,
 ) -> tuple[nn.Module, History]:
     """Train ``build(spec)`` on ``train_ds`` and keep the weights of the epoch with the lowest
-    validation loss (``cfg.select == "loss"``) or validation NME (``"nme"``).
+    validation loss (``cfg.select == "loss"``) or validation NME (``"nme"``), or those of the
+    last epoch (``"last"``, ``"last_average"``; ``val_ds`` may then be ``None``).
 
     ``extra`` is stored in the checkpoint beside the weights (e.g. the input size a
     prediction tool needs to rebuild the preprocessing).  ``init_from`` (a checkpoint of the
@@ -207,6 +231,8 @@ def fit(
     with worker processes, the augmentations after the restart are drawn afresh.
     """
     device = torch.device(device or config.device())
+    if val_ds is None and cfg.selects_by_validation:
+        raise ValueError(f"{name}: select={cfg.select!r} needs validation faces (val_ds is None)")
     cfg = TrainConfig(**{**asdict(cfg), "n_train": len(train_ds)})
     path = checkpoint_path(name)
     source = checkpoint.load_checkpoint(init_from) if init_from is not None else None
@@ -263,7 +289,7 @@ def fit(
         drop_last=len(train_ds) > cfg.batch_size,
         **loading,
     )
-    val_loader = DataLoader(val_ds, 64, **loading)
+    val_loader = DataLoader(val_ds, 64, **loading) if val_ds is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * len(train_loader)
     scheduler = (
@@ -283,19 +309,19 @@ def fit(
         history, best_state, best = _restore(state, parts, generator, train_ds)
         if progress:
             done = len(history.train_loss)
-            print(f"{name}: resuming from {resume.name} after epoch {done} of {cfg.epochs}")
+            print(f"{name}: resuming from {resume.name} after epoch {done} of {cfg.epochs_run}")
     start = time.perf_counter() - history.seconds
     saved = time.perf_counter()
     # a few updates per run: executed notebooks keep every update in their saved output
     first = len(history.train_loss)
     bar = tqdm(
-        range(first, cfg.epochs),
+        range(first, cfg.epochs_run),
         desc=name,
         disable=not progress,
         mininterval=15,
-        miniters=max(1, cfg.epochs // 8),
+        miniters=max(1, cfg.epochs_run // 8),
         initial=first,
-        total=cfg.epochs,
+        total=cfg.epochs_run,
     )
     for epoch in bar:
         train_loss = run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler, amp, scaler)
@@ -309,23 +335,27 @@ def fit(
         validated = [("", model, history.val_loss, history.val_nme, False)]
         if ema is not None:
             validated.append(("ema_", ema.module, history.ema_val_loss, history.ema_val_nme, True))
-        for prefix, net, losses, nmes, is_ema in validated:
+        for prefix, net, losses, nmes, is_ema in validated if val_loader is not None else ():
             losses.append(run_epoch(net, val_loader, loss_fn, device))
             shown[f"{prefix}val"] = f"{losses[-1]:.4f}"
             if cfg.select == "nme":
                 nmes.append(inference.nme_percent(net, val_ds))
                 shown[f"{prefix}val_nme"] = f"{nmes[-1]:.3f}"
             measure = nmes[-1] if cfg.select == "nme" else losses[-1]
-            if measure < best:
+            if cfg.selects_by_validation and measure < best:
                 best, history.best_epoch, history.best_is_ema = measure, epoch, is_ema
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         bar.set_postfix(shown, refresh=False)
-        if epoch + 1 < cfg.epochs and time.perf_counter() - saved >= save_every_s:
+        if epoch + 1 < cfg.epochs_run and time.perf_counter() - saved >= save_every_s:
             history.seconds = time.perf_counter() - start
             _save_state(resume, cfg, made_of, parts, generator, train_ds, history, best_state, best)
             saved = time.perf_counter()
     history.seconds = time.perf_counter() - start
-    history.images_per_second = cfg.epochs * len(train_ds) / max(history.seconds, 1e-9)
+    history.images_per_second = cfg.epochs_run * len(train_ds) / max(history.seconds, 1e-9)
+    if not cfg.selects_by_validation:
+        kept = ema.module if cfg.select == "last_average" else model
+        history.best_epoch, history.best_is_ema = cfg.epochs_run - 1, kept is not model
+        best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
 
     model.load_state_dict(best_state)
     checkpoint.save(

@@ -57,6 +57,9 @@ def test_offset_is_the_mean_residual_and_added_after_flip_averaging():
     np.testing.assert_allclose(settings["offset"], offset, atol=1e-6)
     # flip averaging's own offset corrects only the part the average keeps (y), not the x it cancels
     np.testing.assert_allclose(settings["flip_offset"], np.tile([0.0, 0.02], (68, 1)), atol=1e-6)
+    # a model trained again measures the same two offsets without choosing anything
+    offsets = inference.way_offsets(biased, ds, landmarks68.FLIP_PERMUTATION)
+    assert offsets == {key: settings[key] for key in ("offset", "flip_offset")}
     assert scores[("one pass", "network alone")] > 1.0 and scores[("one pass", "with offset")] < 1e-3
     # where a second pass does pay, it is kept, unless the model's time budget forbids it
     assert (

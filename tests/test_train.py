@@ -388,3 +388,61 @@ def test_a_diverged_run_stops_with_a_sentence_naming_the_epoch(tmp_path, monkeyp
     ):
         train.fit(spec, blob_dataset(16), blob_dataset(8, seed=1), "blob", cfg, progress=False, device="cpu")
     assert not train.checkpoint_path("blob").exists()
+
+
+def test_select_last_keeps_the_last_epoch_and_needs_no_validation_faces(tmp_path, monkeypatch):
+    """A final model trained again on every face keeps its last epoch's weights: the network's
+    (``"last"``) or its moving average's (``"last_average"``), with nothing validated on the way,
+    and can stop partway through its schedule (``stop_after``); the two selections that read
+    validation scores refuse to run without validation faces."""
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
+    run = dict(progress=False, device="cpu")
+    ends = []  # the network's weights after each epoch
+
+    def run_epoch(model, loader, loss_fn, device, optimizer=None, *args):
+        assert optimizer is not None, "nothing is validated"
+        loss = real_run_epoch(model, loader, loss_fn, device, optimizer, *args)
+        ends.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return loss
+
+    real_run_epoch = train.run_epoch
+    monkeypatch.setattr(train, "run_epoch", run_epoch)
+    cfg = train.TrainConfig(epochs=3, lr=5e-3, batch_size=8, select="last", ema_epochs=1.0)
+    model, hist = train.fit(spec, blob_dataset(24), None, "last", cfg, **run)
+    assert (hist.best_epoch, hist.best_is_ema) == (2, False)
+    assert hist.val_loss == [] and len(hist.train_loss) == 3
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, ends[-1][name])
+
+    # one step an epoch; an average over a million epochs starts as a copy of the weights after
+    # the first step and barely moves after that: it keeps the first epoch's weights
+    ends.clear()
+    slow = replace(cfg, epochs=2, select="last_average", ema_epochs=1e6)
+    average, hist = train.fit(spec, blob_dataset(8), None, "average", slow, **run)
+    assert (hist.best_epoch, hist.best_is_ema) == (1, True)
+    floats = [k for k, v in average.state_dict().items() if v.is_floating_point()]
+    assert all(torch.allclose(average.state_dict()[k], ends[0][k], atol=1e-5) for k in floats)
+    assert not all(torch.allclose(average.state_dict()[k], ends[1][k], atol=1e-5) for k in floats)
+    stored = checkpoint.load_checkpoint(train.checkpoint_path("average"))
+    assert stored["train_config"]["select"] == "last_average" and stored["history"]["best_is_ema"]
+
+    # stopped after 2 of 4 epochs, a run is the first half of the 4-epoch run: the same schedule
+    ends.clear()
+    train.fit(spec, blob_dataset(24), None, "whole", replace(cfg, epochs=4), **run)
+    halfway = ends[1]
+    stopped, hist = train.fit(
+        spec, blob_dataset(24), None, "half", replace(cfg, epochs=4, stop_after=2), **run
+    )
+    assert len(hist.train_loss) == 2 and hist.best_epoch == 1
+    for name, value in stopped.state_dict().items():
+        assert torch.equal(value, halfway[name])
+    with pytest.raises(ValueError, match="stop_after=5"):
+        replace(cfg, epochs=4, stop_after=5)
+    with pytest.raises(ValueError, match="use select='last'"):
+        replace(cfg, select="nme", stop_after=2)
+
+    with pytest.raises(ValueError, match="select='nme' needs validation faces"):
+        train.fit(spec, blob_dataset(24), None, "nme", replace(cfg, select="nme"), **run)
+    with pytest.raises(ValueError, match="set ema_epochs too"):
+        train.TrainConfig(select="last_average")
