@@ -8,13 +8,20 @@ def test_metrics_merge_and_smoke_runs_never_write(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
     monkeypatch.setenv("FKP_SMOKE", "")
     report.update_metrics({"a": 1.0}, path)
-    report.update_metrics({"imm_nose_val_mean_px": 5.0}, path)
-    assert json.loads(path.read_text()) == {"a": 1.0, "imm_nose_val_mean_px": 5.0}
+    report.update_metrics(
+        {"imm_nose_val_mean_px": 5.0, "heatmap_ibug_test_nme_boxes_validation_run": None}, path
+    )
+    assert json.loads(path.read_text()) == {
+        "a": 1.0,
+        "imm_nose_val_mean_px": 5.0,
+        "heatmap_ibug_test_nme_boxes_validation_run": None,
+    }
     monkeypatch.setenv("FKP_SMOKE", "1")
     merged = report.update_metrics({"a": 99.0}, path)
     assert merged["a"] == 99.0 and json.loads(path.read_text())["a"] == 1.0
     table = report.results_table(path)
     assert "| IMM nose tip, soft-argmax net (px @ 640x480) | 5.00 | <= 8 |" in table and "99" not in table
+    assert "without the validation faces" not in table  # a model the last run did not make has no row
 
 
 def test_the_command_line_prints_the_table_and_exports_the_notebooks_it_names(monkeypatch, capsys):
