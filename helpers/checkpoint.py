@@ -179,6 +179,14 @@ def build_model(ckpt: dict, path: str | Path = "checkpoint", device=None, **spec
     return model.to(device or config.device()).eval()
 
 
+def build_deployed(ckpt: dict, path: str | Path = "checkpoint", device=None) -> nn.Module:
+    """The checkpoint's model read the way its ``inference`` settings say: a heatmap model with
+    the decoder (and β) chosen on validation after training, which its spec, stored before
+    that choice, does not name."""
+    settings = ckpt.get("inference") or {}
+    return build_model(ckpt, path, device, **{k: settings[k] for k in ("decode", "beta") if k in settings})
+
+
 def load_model(path: str | Path, device=None) -> tuple[nn.Module, dict]:
     """A model rebuilt from a checkpoint file, in eval mode, and the checkpoint's dict."""
     ckpt = load_checkpoint(path)

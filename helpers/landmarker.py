@@ -28,7 +28,7 @@ import torch
 
 from . import config, geometry
 from .checkpoint import (
-    build_model,
+    build_deployed,
     detector_calibrations,
     inference_settings,
     load_checkpoint,
@@ -147,9 +147,7 @@ class Landmarker:
         pre = require_face_model(ckpt, checkpoint)
         self.input_size, self.context = pre["input_size"], pre["context"]
         inference = inference_settings(ckpt, checkpoint)
-        # a heatmap model's decoder, chosen on validation after training
-        decoder = {k: inference[k] for k in ("decode", "beta") if k in inference}
-        self.model = build_model(ckpt, checkpoint, self.device, **decoder)
+        self.model = build_deployed(ckpt, checkpoint, self.device)
         engine = self.engine_name(runtime, precision, self.device)
         onnx = engine == "onnxruntime"
         self.runtime = "onnxruntime" if onnx else "torch"

@@ -371,6 +371,42 @@ def fit(
     return model.eval(), history
 
 
+def fit_again(
+    validation_run: str, train_ds, offset_faces, name: str, flip_permutation, **fit_kwargs
+) -> tuple[nn.Module, History]:
+    """Train run ``validation_run`` again, as run ``name``, on ``train_ds``: its faces and the
+    validation faces that made its choices, which are more training data once the choices are
+    made.  Nothing is left to select an epoch by, so the run takes the same model and settings,
+    stops at the epoch ``validation_run`` kept (the same point of the same schedule,
+    ``TrainConfig.stop_after``) and keeps the same kind of weights, the network's or their
+    moving average.  Its checkpoint gets the validation run's test-time settings and detector
+    calibration, with per-point offsets of its own, measured on ``offset_faces`` (``train_ds``
+    unaugmented; :func:`helpers.inference.way_offsets`).  ``fit_kwargs`` go to :func:`fit`.
+
+    A validation run trained in two stages (fine-tuned from another run) is refused: this
+    repeats one stage."""
+    source_path = checkpoint_path(validation_run)
+    source = checkpoint.load_checkpoint(source_path)
+    if source.get("init_from") is not None:
+        raise ValueError(f"{source_path.name} was fine-tuned from another run: fit_again repeats one stage")
+    kept = source["history"]
+    cfg = TrainConfig(
+        **{
+            **asdict(TrainConfig()),  # settings added since the run was stored, at their defaults
+            **source["train_config"],
+            "select": "last_average" if kept["best_is_ema"] else "last",
+            "stop_after": kept["best_epoch"] + 1,
+        }
+    )
+    model, history = fit(source["spec"], train_ds, None, name, cfg, **fit_kwargs)
+    path = checkpoint_path(name)
+    chosen = {k: source[k] for k in ("inference", "calibration") if source.get(k) is not None}
+    ckpt = checkpoint.update(path, **chosen)
+    deployed = checkpoint.build_deployed(ckpt, path, next(model.parameters()).device)
+    checkpoint.update(path, inference=inference.way_offsets(deployed, offset_faces, flip_permutation))
+    return model, history
+
+
 def moving_average(model: nn.Module, epochs: float, steps_per_epoch: int):
     """An exponential moving average of ``model``'s weights over about ``epochs`` epochs
     (torch's ``AveragedModel``; BatchNorm's running statistics are averaged with the weights),

@@ -1,6 +1,6 @@
 """The training loop, its checkpoints, fine-tuning and the choice of its second stage."""
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -446,3 +446,50 @@ def test_select_last_keeps_the_last_epoch_and_needs_no_validation_faces(tmp_path
         train.fit(spec, blob_dataset(24), None, "nme", replace(cfg, select="nme"), **run)
     with pytest.raises(ValueError, match="set ema_epochs too"):
         train.TrainConfig(select="last_average")
+
+
+def test_fit_again_repeats_the_validation_run_up_to_its_kept_epoch_on_more_faces(tmp_path, monkeypatch):
+    """The final model trains on more faces with its validation run's model and settings, stops
+    at the epoch that run kept and keeps the same kind of weights; it takes that run's test-time
+    settings and calibration and measures its own offsets.  A run fine-tuned from another is
+    refused, since this repeats one stage."""
+    from helpers import inference
+
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {"kind": "soft_argmax", "n_points": 1, "width": 4, "dilations": (2,)}
+    scripted = iter([5.0, 6.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0])  # each epoch: network, then average
+    real_nme = train.inference.nme_percent
+    monkeypatch.setattr(train.inference, "nme_percent", lambda model, dataset: next(scripted))
+    run = dict(progress=False, device="cpu")
+    cfg = train.TrainConfig(epochs=4, lr=5e-3, batch_size=8, select="nme", ema_epochs=1.0)
+    _, chosen = train.fit(spec, blob_dataset(16), blob_dataset(8, seed=1), "val_run", cfg, **run)
+    monkeypatch.setattr(train.inference, "nme_percent", real_nme)
+    assert (chosen.best_epoch, chosen.best_is_ema) == (1, False)
+    calibration = {"haar": {"dx": 0.1, "dy": 0.0, "scale": 1.2}}
+    train.record_inference("val_run", flip=True, passes=3, offset=[[0.5, 0.5]], flip_offset=[[0.4, 0.5]])
+    checkpoint.update(train.checkpoint_path("val_run"), calibration=calibration)
+
+    every, plain, perm = blob_dataset(24), blob_dataset(24).unaugmented(), np.array([0])
+    model, hist = train.fit_again("val_run", every, plain, "final", perm, **run)
+    assert len(hist.train_loss) == 2 and hist.val_loss == [] and not hist.best_is_ema
+    stored = checkpoint.load_checkpoint(train.checkpoint_path("final"))
+    assert stored["train_config"] == {**asdict(replace(cfg, select="last", stop_after=2)), "n_train": 24}
+    assert stored["calibration"] == calibration
+    settings = stored["inference"]
+    assert (settings["flip"], settings["passes"]) == (True, 3)
+    own = inference.way_offsets(model, plain, perm)
+    for key in ("offset", "flip_offset"):  # to rounding: the stored model runs in another memory layout
+        np.testing.assert_allclose(settings[key], own[key], atol=1e-6)
+    assert settings["offset"] != [[0.5, 0.5]]
+
+    train.fit(
+        spec,
+        blob_dataset(16),
+        blob_dataset(8, seed=1),
+        "tuned",
+        replace(cfg, epochs=1, select="loss"),
+        init_from=train.checkpoint_path("val_run"),
+        **run,
+    )
+    with pytest.raises(ValueError, match="tuned.pt was fine-tuned from another run"):
+        train.fit_again("tuned", every, plain, "final2", perm, **run)
