@@ -19,7 +19,14 @@ code, whoever made the file.  Its keys:
 ``inference``
     test-time settings chosen on validation: ``flip``, the per-point offset of each way to
     run (``offset`` for one pass, ``flip_offset`` for flip averaging, :func:`offset_for`),
-    and, for heatmaps, ``decode`` and ``beta`` (see :func:`helpers.inference.choose_settings`).
+    and, for heatmaps, ``decode`` and ``beta`` (see :func:`helpers.inference.choose_settings`),
+    and ``precision``: ``"int8"`` where the network runs its ``int8_graph`` by default.
+``int8_graph``
+    the model as deployed (its decoder chosen), exported to ONNX with all but its head quantized
+    to int8 (:func:`helpers.cpu_runtime.quantize`): ``{"graph": uint8 tensor of its bytes,
+    "decode", "beta"}``, the decoder it holds (:func:`int8_graph`).  Calibrated on training
+    crops once, so kept rather than remade.  ONNX Runtime parses it as data; a graph holds
+    operators of the standard set, never code.
 ``calibration``
     how each face-detector stage's boxes become the model's boxes: ``{stage: {"dx", "dy",
     "scale"}}`` (:class:`helpers.detect.Calibration`, :data:`helpers.detect.STAGES`).  A file
@@ -267,8 +274,45 @@ def inference_settings(ckpt: dict, path: str | Path) -> dict:
         raise CheckpointError(f"{path}: its detector passes must be a whole number from 1, not {passes!r}")
     if "decode" in settings and settings["decode"] not in DECODERS:
         raise CheckpointError(f"{path}: unknown decoder {settings['decode']!r}; known: {', '.join(DECODERS)}")
+    if settings.get("precision", "float32") not in ("float32", "int8"):
+        raise CheckpointError(
+            f"{path}: its inference precision must be float32 or int8, not {settings['precision']!r}"
+        )
     detector_calibrations(ckpt, path)
     return settings
+
+
+def _decoder(ckpt: dict) -> dict:
+    """The decoder a checkpoint's model is read with (``None`` for a model without one)."""
+    settings = ckpt.get("inference") or {}
+    return {k: settings.get(k, ckpt["spec"].get(k)) for k in ("decode", "beta")}
+
+
+def store_int8_graph(path: str | Path, graph: bytes) -> dict:
+    """Keep ``graph`` (:func:`helpers.cpu_runtime.quantize` of the model as deployed now) in
+    the checkpoint at ``path``, with the decoder it holds."""
+    tensor = torch.frombuffer(bytearray(graph), dtype=torch.uint8).clone()
+    return update(path, int8_graph={"graph": tensor, **_decoder(load_checkpoint(path))})
+
+
+def int8_graph(ckpt: dict, path: str | Path = "checkpoint") -> bytes:
+    """The checkpoint's int8 graph, or a :class:`CheckpointError` naming the file if it has
+    none, or if its decoder is not the one the checkpoint now names (a graph holds its decoder,
+    so one made before another was chosen would silently read the maps the old way)."""
+    stored = ckpt.get("int8_graph")
+    graph = stored.get("graph") if isinstance(stored, dict) else None
+    if not isinstance(graph, torch.Tensor) or graph.dtype != torch.uint8 or graph.dim() != 1:
+        raise CheckpointError(
+            f"{path}: has no int8 graph (notebook 04 quantizes its heatmap model after training); "
+            "use precision 'float32'"
+        )
+    made_with, now = {k: stored.get(k) for k in ("decode", "beta")}, _decoder(ckpt)
+    if made_with != now:
+        raise CheckpointError(
+            f"{path}: its int8 graph holds decoder {made_with}, but the checkpoint now names {now}; "
+            "quantize it again (train.record_int8) or use precision 'float32'"
+        )
+    return graph.numpy().tobytes()
 
 
 def _is_calibration(cal) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .checkpoint import load_checkpoint
 from .detect import match, square
 from .images import ImageError, load_image
 from .landmarker import Landmarker, add_cli_options
@@ -38,13 +39,17 @@ def cpu_ms_by_setting(checkpoint, faces, n_faces: int = 100, passes: int = 5, th
     ``passes`` passes (a busy machine has slow moments; images are decoded beforehand, not
     timed), for each way the network can run on a CPU, each with and without flip averaging,
     keyed ``(engine, "flip" or "one pass")`` where ``engine`` is
-    :meth:`Landmarker.engine_name`: ``"onnxruntime"`` (the default where it is installed),
-    and PyTorch in float32 and in its default precision (``"bfloat16"`` on CPUs that run it
-    natively): what a user gets with each, and what flip averaging costs, side by side.
-    Settings that come to the same engine are timed once, and the settings' passes are taken
-    in turn, so that a slow spell of a shared machine falls on all of them alike."""
+    :meth:`Landmarker.engine_name`: ``"onnxruntime"`` (float32, the default where it is
+    installed), ``"onnxruntime int8"`` where the checkpoint has an int8 graph, and PyTorch in
+    float32 and in its default precision (``"bfloat16"`` on CPUs that run it natively): what a
+    user gets with each, and what flip averaging costs, side by side.  Settings that come to
+    the same engine are timed once, and the settings' passes are taken in turn, so that a slow
+    spell of a shared machine falls on all of them alike."""
+    ways = [("auto", "float32"), ("torch", "auto"), ("torch", "float32")]
+    if "int8_graph" in load_checkpoint(checkpoint):
+        ways.insert(1, ("auto", "int8"))
     engines = {}
-    for runtime, precision in (("auto", "auto"), ("torch", "auto"), ("torch", "float32")):
+    for runtime, precision in ways:
         engines.setdefault(
             Landmarker.engine_name(runtime, precision), {"runtime": runtime, "precision": precision}
         )

@@ -43,8 +43,11 @@ def predict_batch(
 def predict_units(
     model, dataset, batch_size: int = 64, device=None, flip_permutation=None, offset=None
 ) -> np.ndarray:
-    """``N x K x 2`` predictions in unit coordinates on the dataset's un-augmented inputs."""
-    device = device or next(itertools.chain(model.parameters(), model.buffers())).device
+    """``N x K x 2`` predictions in unit coordinates on the dataset's un-augmented inputs
+    (by default on the model's device: the CPU for one that holds no tensors, such as an
+    ONNX Runtime session, :class:`helpers.cpu_runtime.OnnxModel`)."""
+    held = next(itertools.chain(model.parameters(), model.buffers()), None)
+    device = device or (held.device if held is not None else torch.device("cpu"))
     model.eval()
     out = [
         predict_batch(model, images.to(device), flip_permutation, offset).cpu()
@@ -131,6 +134,20 @@ def choose_settings(
         and scores[("flip averaging", "with offset")] <= scores[("one pass", "with offset")] - min_gain
     )
     return {"flip": use_flip, **offsets}, scores
+
+
+def choose_precision(choices: dict[str, tuple[dict, dict]]) -> str:
+    """Of ``{precision: choose_settings(network run in that precision, ...)}``, the precision
+    whose kept way (one pass or flip averaging, each held to the time budget by
+    ``allow_flip``) scores the lowest validation NME with its offset; float32 where they tie.
+
+    Why int8 can win although it rounds: it runs in about half the time, so the time budget
+    can hold flip averaging, two crops a face, for the price of one float32 crop."""
+    kept = {
+        precision: scores[("flip averaging" if settings["flip"] else "one pass", "with offset")]
+        for precision, (settings, scores) in choices.items()
+    }
+    return min(kept, key=lambda p: (kept[p], p != "float32"))
 
 
 def way_offsets(model, offset_faces, flip_permutation) -> dict[str, list]:

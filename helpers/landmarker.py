@@ -31,11 +31,12 @@ from .checkpoint import (
     build_deployed,
     detector_calibrations,
     inference_settings,
+    int8_graph,
     load_checkpoint,
     offset_for,
     require_face_model,
 )
-from .cpu_runtime import RUNTIMES, OnnxModel, resolve
+from .cpu_runtime import PRECISIONS, RUNTIMES, OnnxModel, resolve
 from .detect import STAGES, Calibration, FaceDetector, checked_stages
 from .faces import crop_matrix
 from .images import centre, to_gray, to_unit_float
@@ -64,9 +65,10 @@ def add_cli_options(parser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("auto", "float32", "bfloat16"),
+        choices=PRECISIONS,
         default="auto",
-        help="auto: bfloat16 on CPUs with AVX512, else float32 (with --runtime torch)",
+        help="auto: the checkpoint's choice (int8 where it chose it), in ONNX Runtime float32 "
+        "otherwise; with --runtime torch, bfloat16 on CPUs with AVX512-BF16, else float32",
     )
     parser.add_argument(
         "--runtime",
@@ -120,13 +122,17 @@ class Landmarker:
     ``detector``: what finds faces (``landmark_boxes(gray)``); ``None``: a
     :class:`helpers.detect.FaceDetector` of ``detector_stages`` with the checkpoint's
     calibrations, built on first use (so boxes given by hand need no dlib).
-    ``precision``, for PyTorch: ``"auto"`` runs the weights in bfloat16 where
+    ``precision``: ``"int8"`` runs the checkpoint's int8 graph in ONNX Runtime (all but its
+    head quantized, :func:`helpers.cpu_runtime.quantize`; a checkpoint without one is refused), and
+    ``"auto"`` does so where the checkpoint chose it on validation (``inference`` ``precision``)
+    and ONNX Runtime runs the network.  For PyTorch, ``"auto"`` runs the weights in bfloat16 where
     :func:`helpers.config.bf16_is_fast` (about 1.5x faster per face than float32 on this
     project's CPU, a change of 0.01 NME points), else float32; ``"bfloat16"`` implies PyTorch.
     For inference every BatchNorm is folded into its convolution, and TensorFlow-style "same"
     padding is fixed for the crop size (:func:`helpers.models.fix_same_padding`), so
     ``self.model``, the PyTorch model (its decoder, its number of points) whichever runtime
-    runs it, takes crops of ``input_size`` only."""
+    runs it, takes crops of ``input_size`` only.  ``self.network`` is what runs a batch of
+    crops to unit coordinates, and ``self.engine`` names it (:meth:`engine_name`)."""
 
     def __init__(
         self,
@@ -140,25 +146,31 @@ class Landmarker:
         runtime: str = "auto",
         detector_stages: tuple[str, ...] = STAGES,
     ):
-        if precision not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.device = config.device(device)
         ckpt = load_checkpoint(checkpoint)
         pre = require_face_model(ckpt, checkpoint)
         self.input_size, self.context = pre["input_size"], pre["context"]
         inference = inference_settings(ckpt, checkpoint)
         self.model = build_deployed(ckpt, checkpoint, self.device)
-        engine = self.engine_name(runtime, precision, self.device)
-        onnx = engine == "onnxruntime"
+        if precision == "auto" and inference.get("precision") == "int8":
+            if resolve(runtime, self.device) == "onnxruntime":
+                precision = "int8"
+        self.engine = self.engine_name(runtime, precision, self.device)
+        onnx = self.engine.startswith("onnxruntime")
         self.runtime = "onnxruntime" if onnx else "torch"
-        self.dtype = torch.float32 if onnx else getattr(torch, engine)
+        self.dtype = torch.float32 if onnx else getattr(torch, self.engine)
         if onnx:  # exported as trained: ONNX Runtime folds BatchNorm and picks its layouts itself
-            self._network = OnnxModel(fix_same_padding(self.model, self.input_size), self.input_size)
+            graph = int8_graph(ckpt, checkpoint) if precision == "int8" else None
+            self.network = OnnxModel(
+                fix_same_padding(self.model, self.input_size), self.input_size, graph=graph
+            )
             self._layout = torch.contiguous_format
         else:  # NHWC: oneDNN's fastest layout on CPUs (about 1.3x per face at batch size 1)
             self._layout = torch.channels_last
             network = fix_same_padding(fuse_batchnorm(self.model), self.input_size)
-            self._network = network.to(self.dtype).to(memory_format=self._layout)
+            self.network = network.to(self.dtype).to(memory_format=self._layout)
         self.flip = bool(inference.get("flip", False)) if flip is None else flip
         self.passes = (
             int(inference.get("passes", DEFAULT_PASSES)) if passes is None else _checked_passes(passes)
@@ -213,7 +225,7 @@ class Landmarker:
         batch, mats = self.crops(gray, boxes)
         batch = batch.to(self.device, self.dtype).contiguous(memory_format=self._layout)
         units = (
-            predict_batch(self._network, batch, FLIP_PERMUTATION if self.flip else None, self.offset)
+            predict_batch(self.network, batch, FLIP_PERMUTATION if self.flip else None, self.offset)
             .float()
             .cpu()
             .numpy()
@@ -231,11 +243,13 @@ class Landmarker:
 
     @staticmethod
     def engine_name(runtime: str = "auto", precision: str = "auto", device="cpu") -> str:
-        """``"onnxruntime"``, or the PyTorch dtype's name (:meth:`dtype_name`): what runs the
-        network for these settings, known without loading a model (timing tables key on it)."""
+        """``"onnxruntime"`` (float32), ``"onnxruntime int8"``, or the PyTorch dtype's name
+        (:meth:`dtype_name`): what runs the network for these settings, known without loading a
+        model (timing tables key on it).  What ``"auto"`` comes to for a checkpoint that chose
+        int8 is known once it is loaded: :attr:`engine`."""
         device = config.device(device)
         if resolve(runtime, device, precision) == "onnxruntime":
-            return "onnxruntime"
+            return "onnxruntime int8" if precision == "int8" else "onnxruntime"
         return Landmarker.dtype_name(precision, device)
 
     def from_detections(self, gray: np.ndarray, boxes, passes: int | None = None) -> np.ndarray:

@@ -154,6 +154,25 @@ def record_inference(name: str, **settings) -> None:
     checkpoint.update(checkpoint_path(name), inference=settings)
 
 
+def record_int8(name: str, faces, n_faces: int = 100) -> None:
+    """Quantize run ``name``'s model as deployed (after its decoder is chosen: the graph holds
+    it) to the int8 graph its checkpoint keeps (:func:`helpers.cpu_runtime.quantize`),
+    calibrated on ``n_faces`` crops spread evenly over ``faces``, un-augmented: training
+    faces, never the validation faces that judge it.  Whether the tools run it by default is
+    chosen on validation afterwards (``inference`` ``precision``)."""
+    from .cpu_runtime import quantize
+    from .models import fix_same_padding
+
+    path = checkpoint_path(name)
+    ckpt = checkpoint.load_checkpoint(path)
+    size = ckpt["preprocess"]["input_size"]
+    model = fix_same_padding(checkpoint.build_deployed(ckpt, path, "cpu"), size)
+    plain = faces.unaugmented()
+    picks = np.linspace(0, len(plain) - 1, min(n_faces, len(plain))).round().astype(int)
+    crops = torch.stack([plain[int(i)][0] for i in picks])
+    checkpoint.store_int8_graph(path, quantize(model, size, crops))
+
+
 def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, amp=None, scaler=None) -> float:
     """One pass over ``loader``: a training pass when given an optimizer, else evaluation.
 
@@ -380,8 +399,11 @@ def fit_again(
     stops at the epoch ``validation_run`` kept (the same point of the same schedule,
     ``TrainConfig.stop_after``) and keeps the same kind of weights, the network's or their
     moving average.  Its checkpoint gets the validation run's test-time settings and detector
-    calibration, with per-point offsets of its own, measured on ``offset_faces`` (``train_ds``
-    unaugmented; :func:`helpers.inference.way_offsets`).  ``fit_kwargs`` go to :func:`fit`.
+    calibration, with an int8 graph of its own where the validation run chose int8
+    (:func:`record_int8`, calibrated on ``offset_faces``) and per-point offsets of its own,
+    measured on ``offset_faces`` (``train_ds`` unaugmented;
+    :func:`helpers.inference.way_offsets`) on the network the tools run by default.
+    ``fit_kwargs`` go to :func:`fit`.
 
     A validation run trained in two stages (fine-tuned from another run) is refused: this
     repeats one stage."""
@@ -402,8 +424,14 @@ def fit_again(
     path = checkpoint_path(name)
     chosen = {k: source[k] for k in ("inference", "calibration") if source.get(k) is not None}
     ckpt = checkpoint.update(path, **chosen)
-    deployed = checkpoint.build_deployed(ckpt, path, next(model.parameters()).device)
-    checkpoint.update(path, inference=inference.way_offsets(deployed, offset_faces, flip_permutation))
+    if ckpt.get("inference", {}).get("precision") == "int8":  # the offsets of the network run by default
+        from .landmarker import Landmarker
+
+        record_int8(name, offset_faces)
+        network = Landmarker(path, device="cpu", precision="int8").network
+    else:
+        network = checkpoint.build_deployed(ckpt, path, next(model.parameters()).device)
+    checkpoint.update(path, inference=inference.way_offsets(network, offset_faces, flip_permutation))
     return model, history
 
 

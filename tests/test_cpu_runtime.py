@@ -108,3 +108,103 @@ def test_exporting_a_padding_fixed_model_prints_no_warnings():
         warnings.simplefilter("always")
         cpu_runtime.export(model, 64)
     assert [str(w.message) for w in caught] == []
+
+
+def _face_items(n, size, seed=0):
+    """``n`` random gray crops with 68 random points: calibration and scoring input."""
+    from helpers import geometry
+    from helpers.datasets import Item, KeypointDataset
+
+    rng = np.random.default_rng(seed)
+    items = [
+        Item(
+            rng.integers(0, 255, (size, size), dtype=np.uint8),
+            rng.uniform(8, size - 8, (68, 2)).astype(np.float32),
+            geometry.IDENTITY,
+        )
+        for _ in range(n)
+    ]
+    return KeypointDataset(items, (size, size))
+
+
+def test_int8_quantizes_all_but_the_head_and_keeps_the_points(tmp_path, monkeypatch):
+    """Every convolution of the encoder and the decoder reads int8 weights; the head, which
+    writes the maps, does not, and the decoding reads its float32 maps, never an 8-bit copy.
+    Most points stay where float32 puts them, while they differ from crop to crop by a third
+    of the crop: an untrained network's flat maps have near ties, where a small change picks
+    another peak, hence "most"."""
+    import onnx
+
+    from helpers import checkpoint, train
+
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {**HEATMAP, "decode": "local_soft_argmax"}
+    path = tiny(train.checkpoint_path("heat"), spec, preprocess={"input_size": 64, "context": 0.25})
+    faces = _face_items(12, 64)
+    train.record_int8("heat", faces, n_faces=8)
+    graph = checkpoint.int8_graph(checkpoint.load_checkpoint(path))
+    nodes = onnx.load_from_string(graph).graph.node
+    made_by = {out: node for node in nodes for out in node.output}
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    int8 = {
+        n.name: n.input[1] in made_by and made_by[n.input[1]].op_type == "DequantizeLinear" for n in convs
+    }
+    assert {name.split("/")[1].split(".")[0] for name in int8} == {"encoder", "lateral", "smooth", "head"}
+    (head,) = [n for n in convs if n.name.startswith("/head/")]
+    assert not int8.pop(head.name) and all(int8.values())
+    readers = [n.op_type for n in nodes if head.output[0] in n.input]
+    assert readers and "QuantizeLinear" not in readers
+
+    model = fix_same_padding_deployed(path)
+    int8 = cpu_runtime.OnnxModel(model, 64, threads=1, graph=graph)
+    images = torch.stack([faces[i][0] for i in range(12)])
+    with torch.no_grad():
+        want = model(images)
+    moved = (int8(images) - want).abs().amax(-1)  # unit coordinates: 0.01 is 0.3 px of the crop
+    assert (want - want.mean(0)).abs().amax(-1).median() > 0.2
+    assert (moved < 0.01).float().mean() > 0.8
+
+
+def fix_same_padding_deployed(path):
+    """The checkpoint's model as deployed, its padding fixed for 64 px crops, as it is exported."""
+    from helpers import checkpoint
+
+    ckpt = checkpoint.load_checkpoint(path)
+    return models.fix_same_padding(checkpoint.build_deployed(ckpt, path, "cpu"), 64)
+
+
+def test_the_landmarker_runs_int8_where_the_checkpoint_chose_it(tmp_path, monkeypatch):
+    from helpers import checkpoint, train
+    from helpers.checkpoint import CheckpointError
+
+    monkeypatch.setattr(train.config, "CHECKPOINT_DIR", tmp_path)
+    spec = {**HEATMAP, "decode": "local_soft_argmax"}
+    path = tiny(train.checkpoint_path("heat"), spec, preprocess={"input_size": 64, "context": 0.25})
+    with pytest.raises(CheckpointError, match=r"heat.pt: has no int8 graph"):
+        Landmarker(path, device="cpu", precision="int8")
+    checkpoint.update(path, inference={"precision": "int8"})
+    with pytest.raises(CheckpointError, match=r"heat.pt: has no int8 graph"):
+        Landmarker(path, device="cpu")
+    checkpoint.update(path, inference={"precision": "int4"})
+    with pytest.raises(CheckpointError, match="precision must be float32 or int8"):
+        Landmarker(path, device="cpu")
+
+    checkpoint.update(path, inference={"precision": "float32"})
+    train.record_int8("heat", _face_items(8, 64), n_faces=8)
+    assert Landmarker(path, device="cpu").engine == "onnxruntime"  # chosen: float32
+    checkpoint.update(path, inference={"precision": "int8"})
+    int8, plain = Landmarker(path, device="cpu"), Landmarker(path, device="cpu", precision="float32")
+    torch_ = Landmarker(path, device="cpu", runtime="torch")
+    assert (int8.engine, plain.engine, torch_.runtime) == ("onnxruntime int8", "onnxruntime", "torch")
+    assert Landmarker.engine_name(precision="int8") == "onnxruntime int8"
+    with pytest.raises(ValueError, match="int8 runs in ONNX Runtime"):
+        Landmarker(path, device="cpu", runtime="torch", precision="int8")
+    gray = np.random.default_rng(0).integers(0, 255, (120, 150), dtype=np.uint8)
+    boxes = [(30, 20, 60, 70), (70, 40, 50, 50), (10, 10, 80, 80)]
+    moved = np.abs(int8.from_boxes(gray, boxes) - plain.from_boxes(gray, boxes)).max(-1)
+    assert (moved < 0.5).mean() > 0.8  # pixels of the photo; most points, as in the test above
+
+    train.record_inference("heat", decode="argmax")  # the graph holds the decoder it was made with
+    with pytest.raises(CheckpointError, match=r"heat.pt: its int8 graph holds decoder .*local_soft_argmax"):
+        Landmarker(path, device="cpu")
+    assert Landmarker(path, device="cpu", precision="float32").model.decode == "argmax"

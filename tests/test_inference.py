@@ -72,3 +72,18 @@ def test_offset_is_the_mean_residual_and_added_after_flip_averaging():
         )[0]["flip"]
         is False
     )
+
+
+def test_choose_precision_takes_the_kept_way_that_validates_best():
+    """Each precision is scored by the way its settings keep (flip averaging only where the
+    time budget allowed it), not by its best way: int8 wins here through flip averaging,
+    which float32 could not afford."""
+    from helpers.inference import choose_precision
+
+    def run(flip, one, both):
+        scores = {("one pass", "with offset"): one, ("flip averaging", "with offset"): both}
+        return {"flip": flip}, scores
+
+    assert choose_precision({"float32": run(False, 3.28, 3.19), "int8": run(True, 3.31, 3.22)}) == "int8"
+    assert choose_precision({"float32": run(False, 3.28, 3.19), "int8": run(False, 3.31, 3.22)}) == "float32"
+    assert choose_precision({"int8": run(True, 3.31, 3.25), "float32": run(False, 3.25, 3.19)}) == "float32"
