@@ -295,6 +295,11 @@ def store_int8_graph(path: str | Path, graph: bytes) -> dict:
     return update(path, int8_graph={"graph": tensor, **_decoder(load_checkpoint(path))})
 
 
+def has_int8_graph(ckpt: dict) -> bool:
+    """Whether the checkpoint keeps an int8 graph (:func:`int8_graph` checks it when read)."""
+    return isinstance(ckpt.get("int8_graph"), dict)
+
+
 def int8_graph(ckpt: dict, path: str | Path = "checkpoint") -> bytes:
     """The checkpoint's int8 graph, or a :class:`CheckpointError` naming the file if it has
     none, or if its decoder is not the one the checkpoint now names (a graph holds its decoder,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .checkpoint import load_checkpoint
+from .checkpoint import has_int8_graph, load_checkpoint
 from .detect import match, square
 from .images import ImageError, load_image
 from .landmarker import Landmarker, add_cli_options
@@ -46,7 +46,7 @@ def cpu_ms_by_setting(checkpoint, faces, n_faces: int = 100, passes: int = 5, th
     the same engine are timed once, and the settings' passes are taken in turn, so that a slow
     spell of a shared machine falls on all of them alike."""
     ways = [("auto", "float32"), ("torch", "auto"), ("torch", "float32")]
-    if "int8_graph" in load_checkpoint(checkpoint):
+    if has_int8_graph(load_checkpoint(checkpoint)):
         ways.insert(1, ("auto", "int8"))
     engines = {}
     for runtime, precision in ways:

@@ -354,7 +354,9 @@ def fit(
         validated = [("", model, history.val_loss, history.val_nme, False)]
         if ema is not None:
             validated.append(("ema_", ema.module, history.ema_val_loss, history.ema_val_nme, True))
-        for prefix, net, losses, nmes, is_ema in validated if val_loader is not None else ():
+        if val_loader is None:  # a run that keeps its last epoch, without validation faces
+            validated = []
+        for prefix, net, losses, nmes, is_ema in validated:
             losses.append(run_epoch(net, val_loader, loss_fn, device))
             shown[f"{prefix}val"] = f"{losses[-1]:.4f}"
             if cfg.select == "nme":
