@@ -22,8 +22,8 @@ code, whoever made the file.  Its keys:
     and, for heatmaps, ``decode`` and ``beta`` (see :func:`helpers.inference.choose_settings`),
     and ``precision``: ``"int8"`` where the network runs its ``int8_graph`` by default.
 ``int8_graph``
-    the model as deployed (its decoder chosen), exported to ONNX with all but its head quantized
-    to int8 (:func:`helpers.cpu_runtime.quantize`): ``{"graph": uint8 tensor of its bytes,
+    the model as deployed (its decoder chosen), exported to ONNX with most of its layers
+    quantized to int8 (:func:`helpers.cpu_runtime.quantize`): ``{"graph": uint8 tensor of its bytes,
     "decode", "beta"}``, the decoder it holds (:func:`int8_graph`).  Calibrated on training
     crops once, so kept rather than remade.  ONNX Runtime parses it as data; a graph holds
     operators of the standard set, never code.

@@ -13,15 +13,19 @@ per face).  The graph is exported when a :class:`helpers.landmarker.Landmarker` 
 to three seconds) and never written to disk: the checkpoint stays the one file a trained model
 is kept in.
 
-Most of a heatmap model can run in int8 (:func:`quantize`): every convolution of its encoder
+Most of a heatmap model can run in int8 (:func:`quantize`): the convolutions of its encoder
 and decoder, with weights and activations rounded to 8 bits, calibrated on training crops.  On
 CPUs with VNNI instructions they run about twice as fast, which buys test-time flip averaging,
 two crops, for about the time of one float32 crop.  The head, which writes the maps, and the
 decoding stay float32, so the points are read from maps that were never rounded: rounding the
 whole graph, decoding included, moved notebook 04's final model by 0.15 NME points on the
-validation faces, where the rest alone moves its validation run by 0.04.  A quantized graph
-depends on calibration data, so it is made once, after training, and kept in the checkpoint
-(:func:`helpers.checkpoint.int8_graph`).
+validation faces, where the rest alone moves its validation run by 0.04.  The encoder's first
+stage (:data:`FLOAT32_MODULES`: stem and first block, at half the crop's resolution, with few
+channels) stays float32 too: it is where rounding costs the most and saves the least time.
+Rounding it took most of what int8 cost notebook 04's validation run (its validation table
+has both); rounded one at a time, no later stage cost a fifth as much as the first.
+A quantized graph depends on calibration data, so it is made once, after training, and kept
+in the checkpoint (:func:`helpers.checkpoint.int8_graph`).
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ from torch import nn
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
-INT8_MODULES = ("encoder", "lateral", "smooth")  # what quantize() rounds in a heatmap model: all but its head
+# what quantize() rounds in a heatmap model: not its head, which writes the maps, ...
+INT8_MODULES = ("encoder", "lateral", "smooth")
+# ... and not its encoder's first stage (stem and first block), named as the exporter names them
+FLOAT32_MODULES = ("encoder/conv_stem", "encoder/bn1", "encoder/blocks.0")
 
 
 def installed() -> bool:
@@ -113,13 +120,16 @@ class _Crops:
         return next(self.batches, None)
 
 
-def quantize(model: nn.Module, size: int, crops: torch.Tensor, modules=INT8_MODULES) -> bytes:
-    """``model``'s graph (:func:`export`) with the operators of its sub-modules ``modules``
-    (attribute names; a ``ModuleList``'s name covers its items) in int8: weights per output
-    channel, activations per tensor over the range they take on ``crops`` (``N x 1 x size x
-    size``, training faces: calibration must not see test data).  Everything else stays
-    float32.  ONNX Runtime's static quantization (QDQ format, min-max calibration) does the
-    work; this only picks the nodes, by the module path the exporter names them after."""
+def quantize(
+    model: nn.Module, size: int, crops: torch.Tensor, modules=INT8_MODULES, float_modules=FLOAT32_MODULES
+) -> bytes:
+    """``model``'s graph (:func:`export`) with the operators of its sub-modules ``modules``,
+    less those of ``float_modules``, in int8: weights per output channel, activations per
+    tensor over the range they take on ``crops`` (``N x 1 x size x size``, training faces:
+    calibration must not see test data).  Everything else stays float32.  Sub-modules are named
+    by the path the exporter gives their operators, ``/``-separated (``"encoder/blocks.0"``); an
+    attribute's name covers a ``ModuleList``'s items.  ONNX Runtime's static quantization (QDQ
+    format, min-max calibration) does the work; this only picks the nodes."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -129,8 +139,8 @@ def quantize(model: nn.Module, size: int, crops: torch.Tensor, modules=INT8_MODU
         plain.write_bytes(export(model, size))
         quant_pre_process(str(plain), str(prepared))
         names = [node.name for node in onnx.load(str(prepared)).graph.node]
-        inside = tuple(f"/{m}{end}" for m in modules for end in ("/", "."))
-        keep_float = [n for n in names if not n.startswith(inside)]
+        inside, held = _node_prefixes(modules), _node_prefixes(float_modules)
+        keep_float = [n for n in names if not n.startswith(inside) or n.startswith(held)]
         if len(keep_float) == len(names):
             raise ValueError(f"the model has no sub-module named {' or '.join(modules)} to quantize")
         quantize_static(
@@ -144,6 +154,11 @@ def quantize(model: nn.Module, size: int, crops: torch.Tensor, modules=INT8_MODU
             nodes_to_exclude=keep_float,
         )
         return quantized.read_bytes()
+
+
+def _node_prefixes(modules) -> tuple[str, ...]:
+    """What the names of the exporter's nodes inside ``modules`` begin with."""
+    return tuple(f"/{m}{end}" for m in modules for end in ("/", "."))
 
 
 class OnnxModel(nn.Module):

@@ -122,8 +122,8 @@ class Landmarker:
     ``detector``: what finds faces (``landmark_boxes(gray)``); ``None``: a
     :class:`helpers.detect.FaceDetector` of ``detector_stages`` with the checkpoint's
     calibrations, built on first use (so boxes given by hand need no dlib).
-    ``precision``: ``"int8"`` runs the checkpoint's int8 graph in ONNX Runtime (all but its
-    head quantized, :func:`helpers.cpu_runtime.quantize`; a checkpoint without one is refused), and
+    ``precision``: ``"int8"`` runs the checkpoint's int8 graph in ONNX Runtime (most of its
+    layers quantized, :func:`helpers.cpu_runtime.quantize`; a checkpoint without one is refused), and
     ``"auto"`` does so where the checkpoint chose it on validation (``inference`` ``precision``)
     and ONNX Runtime runs the network.  For PyTorch, ``"auto"`` runs the weights in bfloat16 where
     :func:`helpers.config.bf16_is_fast` (about 1.5x faster per face than float32 on this

@@ -25,8 +25,9 @@ from tqdm import tqdm
 
 from . import checkpoint, config, inference
 from .checkpoint import checkpoint_path  # noqa: F401  (the notebooks name runs through train)
+from .cpu_runtime import FLOAT32_MODULES, quantize
 from .datasets import fingerprint, keypoint_datasets, seed_worker
-from .models import build
+from .models import build, fix_same_padding
 
 
 @dataclass
@@ -156,13 +157,15 @@ def record_inference(name: str, **settings) -> None:
 
 def record_int8(name: str, faces, n_faces: int = 100) -> None:
     """Quantize run ``name``'s model as deployed (after its decoder is chosen: the graph holds
-    it) to the int8 graph its checkpoint keeps (:func:`helpers.cpu_runtime.quantize`),
-    calibrated on ``n_faces`` crops spread evenly over ``faces``, un-augmented: training
-    faces, never the validation faces that judge it.  Whether the tools run it by default is
-    chosen on validation afterwards (``inference`` ``precision``)."""
-    from .cpu_runtime import quantize
-    from .models import fix_same_padding
+    it) to the int8 graph its checkpoint keeps (:func:`quantized_graph`).  Whether the tools
+    run it by default is chosen on validation afterwards (``inference`` ``precision``)."""
+    checkpoint.store_int8_graph(checkpoint_path(name), quantized_graph(name, faces, n_faces))
 
+
+def quantized_graph(name: str, faces, n_faces: int = 100, float_modules=FLOAT32_MODULES) -> bytes:
+    """Run ``name``'s model as deployed, quantized (:func:`helpers.cpu_runtime.quantize`, which
+    keeps ``float_modules`` in float32), calibrated on ``n_faces`` crops spread evenly over
+    ``faces``, un-augmented: training faces, never the validation faces that judge it."""
     path = checkpoint_path(name)
     ckpt = checkpoint.load_checkpoint(path)
     size = ckpt["preprocess"]["input_size"]
@@ -170,7 +173,7 @@ def record_int8(name: str, faces, n_faces: int = 100) -> None:
     plain = faces.unaugmented()
     picks = np.linspace(0, len(plain) - 1, min(n_faces, len(plain))).round().astype(int)
     crops = torch.stack([plain[int(i)][0] for i in picks])
-    checkpoint.store_int8_graph(path, quantize(model, size, crops))
+    return quantize(model, size, crops, float_modules=float_modules)
 
 
 def run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, amp=None, scaler=None) -> float:
