@@ -8,7 +8,6 @@ shifts and flips inside it, which also stands in for the jitter of a face detect
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Sequence
@@ -217,10 +216,15 @@ class IbugData:
         base = self.tune if augment else self.offset
         if not np.allclose(base.base_to_input, self.val.base_to_input):
             raise ValueError("the training and validation faces were cropped differently")
-        joined = copy.copy(base)
-        joined.items = base.items + self.val.items
-        joined.records = base.records + self.val.records
-        joined.reseed(seed)
+        joined = KeypointDataset(
+            base.items + self.val.items,
+            base.input_wh,
+            base.augment,
+            base.flip_permutation,
+            base.base_to_input,
+            seed=seed,
+        )
+        joined.records = base.records + self.val.records  # as face_dataset keeps them
         return joined
 
     def score(self, model) -> dict[str, float]:
