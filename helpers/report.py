@@ -62,22 +62,30 @@ def export_html(notebooks: list[Path] | None = None, out_dir: Path = config.REPO
     return out
 
 
+# The 300-W targets are set on held-out 300-W faces that are scored outside this repo, not on
+# the AFW test faces whose figures the table shows (AFW is the harder set), so they say so: a
+# bar printed beside an AFW figure would read as met or missed when it is neither
+HELD_OUT = "held-out faces: "
 ROWS = [  # (metrics key, what it is, target from the course issues)
     ("imm_nose_val_mean_px_baseline", "IMM nose tip, course CNN 80x60 (px @ 640x480)", ""),
     ("imm_nose_val_mean_px", "IMM nose tip, soft-argmax net (px @ 640x480)", "<= 8"),
     ("imm_face_val_mean_px_baseline", "IMM 58 points, course CNN (px @ 640x480)", ""),
     ("imm_face_val_mean_px", "IMM 58 points, two-stage soft-argmax (px @ 640x480)", "<= 7"),
-    ("ibug_test_nme_boxes", "300-W test, ResNet18 regression (Part 3), labelled boxes (NME %)", "<= 4.5"),
+    (
+        "ibug_test_nme_boxes",
+        "300-W test, ResNet18 regression (Part 3), labelled boxes (NME %)",
+        HELD_OUT + "<= 4.0",
+    ),
     (
         "ibug_test_nme_detector",
         "300-W test, ResNet18 regression (Part 3), face detector (NME %, detected faces)",
-        "<= 5",
+        HELD_OUT + "<= 5",
     ),
     ("ibug_cpu_ms_per_face", "ResNet18 regression, ms per face, batch 1, 2 CPU cores", ""),
     (
         "heatmap_ibug_test_nme_boxes",
         "300-W test, EfficientNet-Lite heatmaps (Part 4), labelled boxes (NME %)",
-        "<= 3.5",
+        HELD_OUT + "<= 3.2",
     ),
     (
         "heatmap_ibug_test_nme_boxes_validation_run",
@@ -87,7 +95,7 @@ ROWS = [  # (metrics key, what it is, target from the course issues)
     (
         "heatmap_ibug_test_nme_detector",
         "300-W test, EfficientNet-Lite heatmaps (Part 4), face detector (NME %, detected faces)",
-        "<= 4",
+        HELD_OUT + "<= 3.5",
     ),
     ("heatmap_cpu_ms_per_face", "EfficientNet-Lite heatmaps, ms per face, batch 1, 2 CPU cores", ""),
     ("best_checkpoint", "recommended checkpoint (chosen on 300-W validation NME)", ""),
