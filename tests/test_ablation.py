@@ -64,6 +64,21 @@ def test_part_3s_runs_have_their_own_base_spec_and_names():
     assert ablation.run_name(resnet, 12000, 112, 0) != ablation.run_name(ablation.BASE, 12000, 112, 0)
 
 
+def test_part_3s_pretrained_regression_is_the_resnets_training_on_another_encoder():
+    """Its runs are recorded beside the ResNet18's, train as it does, and name the encoder."""
+    lite, resnet = ablation.LITE_REGRESSION, ablation.RESNET18
+    assert {k: v for k, v in lite.items() if k not in ("model", "variant", "pretrained")} == {
+        k: v for k, v in resnet.items() if k != "model"
+    }
+    assert ablation.OUT["lite_regression"] == ablation.OUT["resnet18"]
+    assert ablation.parse_variant("pretrained=false,variant=1", lite) == {"pretrained": False, "variant": 1}
+    assert ablation.describe({**lite, "pretrained": False}) == "lite_regression: pretrained=False"
+    spec = ablation.model_spec({**lite, "variant": 1})
+    assert spec == {"kind": "regression_efficientnet_lite", "n_points": 68, "variant": 1, "pretrained": True}
+    names = {ablation.run_name(s, 12000, 112, 0) for s in (lite, resnet, {**lite, "pretrained": False})}
+    assert len(names) == 3
+
+
 def test_a_run_refuses_crops_of_another_context():
     class Crops:
         preprocess = {"input_size": 112, "context": 0.25}

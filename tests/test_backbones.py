@@ -61,6 +61,20 @@ def test_the_gray_encoder_sees_what_the_rgb_network_saw(variant, classifier):
         assert not torch.allclose(untrained(crop)[-1], theirs, atol=0.05 * float(theirs.abs().max()))
 
 
+def test_the_gray_pooled_network_reads_what_the_classifier_read(variant, classifier):
+    """Part 3's pretrained regression starts from the features the ImageNet classifier pooled:
+    the gray network gives them for a gray crop, as the RGB network does for the same photo."""
+    gray = data.camera()[::4, ::4][:128, :128]
+    pooled = backbones.efficientnet_lite_pooled(variant).eval()
+    crop = torch.from_numpy(gray / 255.0 - 0.5).float()[None, None]
+    rgb = torch.from_numpy((gray.astype("float32") - 127) / 128).expand(1, 3, 128, 128)
+    with torch.no_grad():
+        ours = pooled(crop)
+        theirs = classifier.forward_head(classifier.forward_features(rgb), pre_logits=True)
+    assert ours.shape == theirs.shape == (1, 1280)
+    assert torch.allclose(ours, theirs, atol=0.05 * float(theirs.abs().max()))
+
+
 def test_the_stride_2_encoder_adds_the_first_blocks_features_with_their_imagenet_weights():
     encoder = backbones.efficientnet_lite_features(0, finest_stride=2).eval()
     stride4 = backbones.efficientnet_lite_features(0).eval()

@@ -86,6 +86,7 @@ def test_pretrained_option_averages_rgb_conv1(monkeypatch):
         {"kind": "resnet18", "n_points": 68},
         {"kind": "heatmap_resnet18", "n_points": 68},
         {"kind": "heatmap_efficientnet_lite", "n_points": 68, "pretrained": False},
+        {"kind": "regression_efficientnet_lite", "n_points": 68, "pretrained": False},
     ],
 )
 def test_fuse_batchnorm_keeps_the_outputs(spec):
@@ -118,6 +119,20 @@ def test_the_efficientnet_heatmap_model_makes_stride_4_maps_and_reloads_without_
     monkeypatch.setattr(backbones, "weights_file", lambda *a: pytest.fail("weights file read for loading"))
     reloaded = models.build(spec, for_loading=True)
     reloaded.load_state_dict(model.state_dict())
+
+
+def test_the_pretrained_regression_gives_float32_unit_points_under_bfloat16_and_reloads_from_its_spec(
+    monkeypatch,
+):
+    spec = {"kind": "regression_efficientnet_lite", "n_points": 68, "pretrained": True}
+    model = models.build(spec).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.zeros(2, 1, 112, 112))
+    assert out.shape == (2, 68, 2) and out.dtype == torch.float32
+    from helpers import backbones
+
+    monkeypatch.setattr(backbones, "weights_file", lambda *a: pytest.fail("weights file read for loading"))
+    models.build(spec, for_loading=True).load_state_dict(model.state_dict())
 
 
 def test_a_stride_2_heatmap_model_makes_maps_of_twice_the_resolution_and_reloads_from_its_spec(tmp_path):
