@@ -223,7 +223,7 @@ def equal_length_run(
         "val_nme_percent": by_decoder["argmax"]
         if heatmaps
         else round(inference.nme_percent(model, data.val), 3),
-        **({"val_nme_percent_by_decoder": by_decoder} if heatmaps else {}),
+        **({"val_nme_percent_by_decoder": by_decoder} if heatmaps else {"epochs": epochs}),
         "minutes": round(history.seconds / 60, 2),
         "cpu_ms_per_face": {f"{d}, {w}": round(v, 2) for (d, w), v in timings.items()},
     }
@@ -234,13 +234,31 @@ def equal_length_run(
     return result
 
 
+def recorded(path: Path) -> list[dict]:
+    """The runs recorded in ``path`` (none if it does not exist)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def scored_on(entries: list[dict], models: tuple[str, ...], input_size: int, n_val_faces: int) -> list[dict]:
+    """The runs of ``models`` in crops of ``input_size`` that were scored on ``n_val_faces``
+    validation faces: those whose figures compare with a notebook's on the same split."""
+    return [
+        e
+        for e in entries
+        if base_of(e["settings"])["model"] in models
+        and e["input"] == input_size
+        and val_faces(e) == n_val_faces
+    ]
+
+
 def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     """``entries`` merged into the JSON list at ``path``: an entry of the same settings, crops,
     input size, seed and validation set replaces the old one's figures, and keeps those it did
     not measure (a rerun without ``--detector`` keeps the detector's figures).  A run scored on
     another validation set is another entry: its figures do not compare with the old ones."""
     path = Path(path)
-    old = json.loads(path.read_text()) if path.exists() else []
+    old = recorded(path)
 
     def run(e):  # a setting added later, at its base value, is the run recorded before it
         settings = {**{k: BASE[k] for k in ADDED_LATER}, **e["settings"]}

@@ -79,6 +79,25 @@ def test_part_3s_pretrained_regression_is_the_resnets_training_on_another_encode
     assert len(names) == 3
 
 
+def test_a_notebook_reads_the_runs_scored_on_its_own_validation_faces(tmp_path):
+    assert ablation.recorded(tmp_path / "none.json") == []
+    lite, resnet = ablation.LITE_REGRESSION, ablation.RESNET18
+
+    def entry(settings, input_size, faces):
+        return {"settings": settings, "crops": 100, "input": input_size, "seed": 0, "val_faces": faces}
+
+    ours = [entry(lite, 112, 164), entry(resnet, 112, 164)]
+    others = [
+        entry(resnet, 112, 87),  # the old split
+        entry(resnet, 160, 164),  # other crops
+        entry(ablation.BASE, 112, 164),  # Part 4's model
+        {k: v for k, v in entry(resnet, 112, 0).items() if k != "val_faces"},  # recorded before the count
+    ]
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps(others[:2] + ours + others[2:]))
+    assert ablation.scored_on(ablation.recorded(path), ("resnet18", "lite_regression"), 112, 164) == ours
+
+
 def test_a_run_refuses_crops_of_another_context():
     class Crops:
         preprocess = {"input_size": 112, "context": 0.25}
