@@ -240,15 +240,19 @@ def recorded(path: Path) -> list[dict]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def scored_on(entries: list[dict], models: tuple[str, ...], input_size: int, n_val_faces: int) -> list[dict]:
+def scored_on(
+    entries: list[dict], models: tuple[str, ...], input_size: int, n_val_faces: int, seed: int = 0
+) -> list[dict]:
     """The runs of ``models`` in crops of ``input_size`` that were scored on ``n_val_faces``
-    validation faces: those whose figures compare with a notebook's on the same split."""
+    validation faces: those whose figures compare with a notebook's on the same split.  Of one
+    ``seed``, so that each setting and length appears once (other seeds measure the spread)."""
     return [
         e
         for e in entries
         if base_of(e["settings"])["model"] in models
         and e["input"] == input_size
         and val_faces(e) == n_val_faces
+        and e["seed"] == seed
     ]
 
 

@@ -91,11 +91,13 @@ def test_a_notebook_reads_the_runs_scored_on_its_own_validation_faces(tmp_path):
         entry(resnet, 112, 87),  # the old split
         entry(resnet, 160, 164),  # other crops
         entry(ablation.BASE, 112, 164),  # Part 4's model
+        {**entry(lite, 112, 164), "seed": 1},  # another seed of the same run
         {k: v for k, v in entry(resnet, 112, 0).items() if k != "val_faces"},  # recorded before the count
     ]
     path = tmp_path / "runs.json"
     path.write_text(json.dumps(others[:2] + ours + others[2:]))
     assert ablation.scored_on(ablation.recorded(path), ("resnet18", "lite_regression"), 112, 164) == ours
+    assert ablation.scored_on(ablation.recorded(path), ("lite_regression",), 112, 164, seed=1) == [others[-2]]
 
 
 def test_a_run_refuses_crops_of_another_context():
