@@ -256,6 +256,36 @@ def scored_on(
     ]
 
 
+# Part 3's runs at their base settings, as a notebook's table names them: (encoder, ImageNet weights)
+REGRESSION_RUNS = {
+    ("ResNet18", False): RESNET18,
+    ("EfficientNet-Lite0", True): LITE_REGRESSION,
+    ("EfficientNet-Lite0", False): {**LITE_REGRESSION, "pretrained": False},
+}
+
+
+def regression_runs(entries: list[dict], input_size: int, n_val_faces: int, seed: int = 0) -> dict:
+    """Part 3's recorded runs of :data:`REGRESSION_RUNS` that compare with a notebook's (see
+    :func:`scored_on`), keyed ``(encoder, ImageNet weights, epochs)``: each one's validation
+    NME, minutes of training and ms per face (ONNX Runtime, one pass)."""
+    runs = {}
+    for e in scored_on(entries, ("resnet18", "lite_regression"), input_size, n_val_faces, seed):
+        for (encoder, pretrained), settings in REGRESSION_RUNS.items():
+            if e["settings"] == settings:
+                runs[(encoder, pretrained, e["epochs"])] = {
+                    "val NME %": e["val_nme_percent"],
+                    "minutes": e["minutes"],
+                    "ms per face": e["cpu_ms_per_face"].get("onnxruntime, one pass", float("nan")),
+                }
+    return runs
+
+
+def longest_shared_length(runs: dict, models) -> int | None:
+    """The most epochs at which every one of ``models`` (``(encoder, ImageNet weights)`` pairs)
+    has a run in ``runs`` (keyed as :func:`regression_runs` keys them); ``None`` if none."""
+    return max((n for *_, n in runs if all((*m, n) in runs for m in models)), default=None)
+
+
 def merge_results(path: Path, entries: list[dict]) -> list[dict]:
     """``entries`` merged into the JSON list at ``path``: an entry of the same settings, crops,
     input size, seed and validation set replaces the old one's figures, and keeps those it did

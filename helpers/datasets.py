@@ -36,6 +36,8 @@ class KeypointDataset(Dataset):
 
     ``input_wh`` is the model's input size; ``base_to_input`` maps the base frame onto it
     before augmentation (identity when the base frame already has the input size).
+    ``records``: where each item came from (a face's photo, box and labels, for the 68-point
+    parts' detector and scoring), one per item; ``None`` where the items are all there is.
     """
 
     def __init__(
@@ -46,10 +48,15 @@ class KeypointDataset(Dataset):
         flip_permutation: np.ndarray | None = None,
         base_to_input: np.ndarray | None = None,
         seed: int = 0,
+        records: Sequence | None = None,
     ):
         if augment.flip_p and flip_permutation is None:
             raise ValueError("horizontal flips need the markup's left/right permutation")
+        if records is not None and len(records) != len(items):
+            raise ValueError(f"{len(records)} records for {len(items)} items: one per item")
         self.items = list(items)
+        if records is not None:
+            self.records = list(records)
         self.input_wh = tuple(input_wh)
         self.augment = augment
         self.flip_permutation = flip_permutation

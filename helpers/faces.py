@@ -170,16 +170,15 @@ def face_dataset(
     """A :class:`KeypointDataset` of face crops (``input_size`` square); 68-point markup unless
     another ``flip_permutation`` says otherwise."""
     items = crop_items(records, input_size, context, base_scale, desc=desc)
-    ds = KeypointDataset(
+    return KeypointDataset(
         items,
         (input_size, input_size),
         augment,
         flip_permutation,
         base_to_input(input_size, context, base_scale),
         seed=seed,
+        records=records,
     )
-    ds.records = list(records)
-    return ds
 
 
 @dataclass
@@ -216,16 +215,15 @@ class IbugData:
         base = self.tune if augment else self.offset
         if not np.allclose(base.base_to_input, self.val.base_to_input):
             raise ValueError("the training and validation faces were cropped differently")
-        joined = KeypointDataset(
+        return KeypointDataset(
             base.items + self.val.items,
             base.input_wh,
             base.augment,
             base.flip_permutation,
             base.base_to_input,
             seed=seed,
+            records=base.records + self.val.records,
         )
-        joined.records = base.records + self.val.records  # as face_dataset keeps them
-        return joined
 
     def score(self, model) -> dict[str, float]:
         """Validation NME (%) of ``model`` on each validation set: one pass, no offset."""

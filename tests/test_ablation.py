@@ -100,6 +100,43 @@ def test_a_notebook_reads_the_runs_scored_on_its_own_validation_faces(tmp_path):
     assert ablation.scored_on(ablation.recorded(path), ("lite_regression",), 112, 164, seed=1) == [others[-2]]
 
 
+def test_part_3s_runs_are_keyed_by_encoder_weights_and_length_and_compared_where_all_ran(tmp_path):
+    lite, resnet = ablation.LITE_REGRESSION, ablation.RESNET18
+
+    def entry(settings, epochs, nme):
+        return {
+            "settings": settings,
+            "crops": 100,
+            "input": 112,
+            "seed": 0,
+            "val_faces": 164,
+            "epochs": epochs,
+            "val_nme_percent": nme,
+            "minutes": 1.0,
+            "cpu_ms_per_face": {"onnxruntime, one pass": 3.0},
+        }
+
+    entries = [
+        entry(lite, 30, 4.7),
+        entry({**lite, "pretrained": False}, 30, 6.5),
+        entry(resnet, 30, 5.6),
+        entry(lite, 60, 4.4),
+        entry({**resnet, "lr": 0.004}, 30, 5.9),  # a variant: not one of the bases
+    ]
+    runs = ablation.regression_runs(entries, 112, 164)
+    assert set(runs) == {
+        ("EfficientNet-Lite0", True, 30),
+        ("EfficientNet-Lite0", False, 30),
+        ("ResNet18", False, 30),
+        ("EfficientNet-Lite0", True, 60),
+    }
+    assert runs[("ResNet18", False, 30)] == {"val NME %": 5.6, "minutes": 1.0, "ms per face": 3.0}
+    models = list(ablation.REGRESSION_RUNS)
+    assert ablation.longest_shared_length(runs, models) == 30
+    assert ablation.longest_shared_length(runs, [("EfficientNet-Lite0", True)]) == 60
+    assert ablation.longest_shared_length({}, models) is None
+
+
 def test_a_run_refuses_crops_of_another_context():
     class Crops:
         preprocess = {"input_size": 112, "context": 0.25}

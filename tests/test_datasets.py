@@ -46,6 +46,14 @@ def test_flip_requires_permutation():
         KeypointDataset([], (10, 10), Augment(flip_p=0.5))
 
 
+def test_records_are_one_per_item_and_kept_by_the_unaugmented_view():
+    items = two_blob_dataset(NONE).items
+    with pytest.raises(ValueError, match="one per item"):
+        KeypointDataset(items, (100, 80), records=["a", "b"])
+    ds = KeypointDataset(items, (100, 80), records=("photo.jpg",))
+    assert ds.records == ["photo.jpg"] and ds.unaugmented().records == ["photo.jpg"]
+
+
 def test_unaugmented_is_a_plain_view_that_leaves_the_dataset_as_it_was():
     ds = two_blob_dataset(Augment(max_rotation=30, max_shift=5, flip_p=0.5))
     plain = ds.unaugmented()
