@@ -280,6 +280,12 @@ def regression_runs(entries: list[dict], input_size: int, n_val_faces: int, seed
     return runs
 
 
+def lengths(runs: dict, model: tuple[str, bool]) -> list[int]:
+    """The numbers of epochs, shortest first, at which ``model`` (an ``(encoder, ImageNet
+    weights)`` pair) has a run in ``runs`` (keyed as :func:`regression_runs` keys them)."""
+    return sorted(n for *m, n in runs if tuple(m) == tuple(model))
+
+
 def longest_shared_length(runs: dict, models) -> int | None:
     """The most epochs at which every one of ``models`` (``(encoder, ImageNet weights)`` pairs)
     has a run in ``runs`` (keyed as :func:`regression_runs` keys them); ``None`` if none."""

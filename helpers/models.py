@@ -111,10 +111,15 @@ class ResNet18Keypoints(nn.Module):
     def forward(self, x):
         n = self.net
         f = n.avgpool(n.layer4(n.layer3(n.layer2(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x)))))))))
-        with torch.autocast(
-            x.device.type, enabled=False
-        ):  # coordinates in full precision under bf16 training
-            return n.fc(torch.flatten(f, 1).to(n.fc.weight.dtype)).float().view(-1, self.n_points, 2)
+        return regress_points(n.fc, torch.flatten(f, 1), self.n_points)
+
+
+def regress_points(fc: nn.Linear, features: torch.Tensor, n_points: int) -> torch.Tensor:
+    """``n_points`` (x, y) pairs from pooled ``features`` through the linear head ``fc``, in full
+    precision even under bfloat16 autocast: rounded to bfloat16, a coordinate near the crop's edge
+    can move by a quarter of a pixel of a 112-px crop."""
+    with torch.autocast(features.device.type, enabled=False):
+        return fc(features.to(fc.weight.dtype)).float().view(-1, n_points, 2)
 
 
 def _gray_resnet18(pretrained: bool):
@@ -262,9 +267,7 @@ class RegressionEfficientNet(nn.Module):
         self.n_points = n_points
 
     def forward(self, x):
-        f = self.encoder(x)
-        with torch.autocast(x.device.type, enabled=False):  # coordinates in full precision
-            return self.fc(f.to(self.fc.weight.dtype)).float().view(-1, self.n_points, 2)
+        return regress_points(self.fc, self.encoder(x), self.n_points)
 
 
 class WithDecoder(nn.Module):

@@ -135,6 +135,8 @@ def test_part_3s_runs_are_keyed_by_encoder_weights_and_length_and_compared_where
     assert ablation.longest_shared_length(runs, models) == 30
     assert ablation.longest_shared_length(runs, [("EfficientNet-Lite0", True)]) == 60
     assert ablation.longest_shared_length({}, models) is None
+    assert ablation.lengths(runs, ("EfficientNet-Lite0", True)) == [30, 60]
+    assert ablation.lengths(runs, ("ResNet18", True)) == []
 
 
 def test_a_run_refuses_crops_of_another_context():
